@@ -1,0 +1,115 @@
+"""Parsing of real Compose output (captured from Compose 2.26.1) and the CLI client's errors."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.homeiq.deploy.plugins.module_utils import _compose as c
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+PS_LINES = (
+    '{"ID":"6b12cc62aee8","Name":"exp-s1-1","Service":"s1","State":"running","Health":"healthy","Status":"Up 3 seconds (healthy)"}\n'
+    '{"ID":"0aa1","Name":"exp-s2-1","Service":"s2","State":"exited","Health":"","Status":"Exited (1) 2 seconds ago"}\n'
+)
+PS_ARRAY = '[{"ID":"6b12cc62aee8","Service":"s1","State":"running"},{"ID":"0aa1","Service":"s2","State":"exited"}]'
+
+
+@pytest.mark.parametrize("text, services", [
+    (PS_LINES, ["s1", "s2"]),           # Compose >= 2.21: one object per line
+    (PS_ARRAY, ["s1", "s2"]),           # older Compose v2: one JSON array
+    ("", []),
+    ("\n", []),
+])
+def test_parse_ps_output(text, services):
+    assert [row["Service"] for row in c.parse_ps_output(text)] == services
+
+
+def test_parse_ps_output_real_capture():
+    rows = c.parse_ps_output((FIXTURES / "ps-compose-2.26-one.jsonl").read_text())
+    assert len(rows) == 1
+    assert rows[0]["Service"] == "s1" and rows[0]["State"] == "running" and rows[0]["Health"] == "healthy"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2.26.1-4\n", (2, 26, 1)),
+    ("v2.29.7", (2, 29, 7)),
+    ("docker-compose version 1.29.2, build unknown", (1, 29, 2)),
+    ("", None),
+    ("nonsense", None),
+])
+def test_parse_version(text, expected):
+    assert c.parse_version(text) == expected
+
+
+def test_parse_hashes():
+    out = "s1 9b4d2b940b9cdc3e89d7be49d964470d448866c995468a1f81b1d40d3cc2f4a2\ndata-api 00ff\n"
+    assert c.parse_hashes(out) == {"s1": "9b4d2b940b9cdc3e89d7be49d964470d448866c995468a1f81b1d40d3cc2f4a2",
+                                   "data-api": "00ff"}
+
+
+@pytest.mark.parametrize("stderr, expected", [
+    ("validating /p/compose.yaml: services.x.ports must be a list\n",
+     "validating /p/compose.yaml: services.x.ports must be a list"),
+    ("yaml: line 2: did not find expected node content\n", "yaml: line 2: did not find expected node content"),
+    ("#5 [s1 2/2] RUN exit 1\n#5 ERROR: process \"/bin/sh -c exit 1\" did not complete successfully: exit code: 1\n"
+     "------\nfailed to solve: process \"/bin/sh -c exit 1\" did not complete successfully: exit code: 1\n",
+     'failed to solve: process "/bin/sh -c exit 1" did not complete successfully: exit code: 1'),
+    ("\x1b[31mError\x1b[0m response from daemon: No such image: x\n", "Error response from daemon: No such image: x"),
+    ("", "no output"),
+])
+def test_error_line(stderr, expected):
+    assert c.error_line(stderr) == expected
+
+
+def test_base_args_resolve_relative_files(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    cli = c.ComposeCLI(str(tmp_path), "p", files=["compose.yaml", "/abs/extra.yaml"], env_files=["release.env"],
+                       profiles=["production"], override_file="/tmp/o.json")
+    args = cli.base_args()
+    assert args[:4] == ["docker", "compose", "--project-directory", str(tmp_path)]
+    assert args[args.index("--project-name") + 1] == "p"
+    files = [args[i + 1] for i, a in enumerate(args) if a == "--file"]
+    assert files == [str(tmp_path / "compose.yaml"), "/abs/extra.yaml", "/tmp/o.json"]
+    assert args[args.index("--env-file") + 1] == str(tmp_path / "release.env")
+    assert args[args.index("--profile") + 1] == "production"
+    assert "/tmp/o.json" not in cli.base_args(with_override=False)
+
+
+def test_override_needs_the_default_file(tmp_path):
+    cli = c.ComposeCLI(str(tmp_path), override_file="/tmp/o.json")
+    with pytest.raises(c.ComposeError, match="no compose file"):
+        cli.base_args()
+    (tmp_path / "docker-compose.yml").write_text("services: {}\n")
+    assert str(tmp_path / "docker-compose.yml") in cli.base_args()
+
+
+def _fake_docker(tmp_path, script):
+    """A stand-in `docker` binary for the version gate only: v1 and old v2 cannot be installed here."""
+    path = tmp_path / "docker"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("script, message", [
+    ("echo 'docker: unknown command: docker compose' >&2; exit 1", "Compose v2 is not installed"),
+    ("echo 2.20.3", "Compose 2.20.3 is too old"),
+])
+def test_version_gate(tmp_path, script, message):
+    cli = c.ComposeCLI(str(tmp_path), docker_bin=_fake_docker(tmp_path, script))
+    with pytest.raises(c.ComposeError, match=message):
+        cli.version()
+
+
+def test_version_accepts_current(tmp_path):
+    cli = c.ComposeCLI(str(tmp_path), docker_bin=_fake_docker(tmp_path, "echo 2.26.1-4"))
+    assert cli.version() == (2, 26, 1)
+
+
+def test_missing_docker_binary(tmp_path):
+    cli = c.ComposeCLI(str(tmp_path), docker_bin=os.path.join(str(tmp_path), "nope"))
+    with pytest.raises(c.ComposeError, match="not found"):
+        cli.version()
