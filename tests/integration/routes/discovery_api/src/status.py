@@ -1,0 +1,9 @@
+"""Status routes, mounted under /api by the app."""
+from fastapi import APIRouter
+
+router = APIRouter()
+
+
+@router.get("/status")
+async def status():
+    return {"ok": True}
