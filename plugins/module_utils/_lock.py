@@ -61,7 +61,11 @@ def _pid_alive(pid):
         return True
     except (TypeError, ValueError):
         return False
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"   # a zombie holds nothing
+    except (OSError, IndexError):
+        return True
 
 
 def _now():
