@@ -38,16 +38,6 @@ def parse_ps_output(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def parse_hashes(text):
-    """`config --hash '*'` prints `service hash` lines."""
-    hashes = {}
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            hashes[parts[0]] = parts[1]
-    return hashes
-
-
 def error_line(stderr, stdout=""):
     """The line of Compose's output that says what went wrong, stripped of colour and noise."""
     lines = [_ANSI.sub("", ln).strip() for ln in (stderr or "").splitlines() + (stdout or "").splitlines()]
@@ -134,11 +124,6 @@ class ComposeCLI:
             return json.loads(proc.stdout)
         except ValueError:
             raise ComposeError("`docker compose config --format json` did not print JSON")
-
-    def config_hashes(self, services=None):
-        """service -> the hash Compose stores as com.docker.compose.config-hash."""
-        proc = self.run(["config", "--hash", ",".join(services) if services else "*"])
-        return parse_hashes(proc.stdout)
 
     def ps(self):
         """Every container of the project, running or not, as Compose lists them."""

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to homeiq.deploy: plans and carries out one compose deployment.
 
-The plan is made from state that can be queried (Compose's config hashes, the image IDs of
+The plan is made from state that can be queried (a hash of each service's resolved definition, the image IDs of
 running containers, build-context fingerprints) rather than from progress text, so check mode
 can say what would change without building, pulling or touching a container, and a second run
 with the same definition and sources changes nothing.
@@ -21,6 +21,7 @@ from ansible_collections.homeiq.deploy.plugins.module_utils._engine import Engin
 from ansible_collections.homeiq.deploy.plugins.module_utils._lock import LockHeld, ProjectLock
 
 DEPLOYMENT_LABEL = "io.homeiq.deployment-id"
+CONFIG_LABEL = "io.homeiq.config-hash"
 IMAGE_ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 DEPLOYMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -122,6 +123,25 @@ def context_fingerprint(build):
     return h.hexdigest()
 
 
+def service_hash(svc_cfg):
+    """A hash of a service's resolved definition, kept on its container as CONFIG_LABEL.
+
+    Compose's own `config --hash` disagrees with the hash `up` stores when a service uses
+    env_file (Compose 2.26), so the plan compares this one instead. Like Compose, it leaves out
+    what does not need a new container: the build section, pull policy and replica count.
+    """
+    cfg = json.loads(json.dumps(svc_cfg, default=str))
+    for key in ("build", "pull_policy", "scale"):
+        cfg.pop(key, None)
+    if isinstance(cfg.get("deploy"), dict):
+        cfg["deploy"].pop("replicas", None)
+    labels = cfg.get("labels")
+    if isinstance(labels, dict):
+        for key in (DEPLOYMENT_LABEL, CONFIG_LABEL):
+            labels.pop(key, None)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
 def image_ref(project, service, svc_cfg):
     """The image reference Compose uses for a service: its `image`, else <project>-<service>."""
     ref = svc_cfg.get("image") or f"{project}-{service}"
@@ -150,7 +170,7 @@ def plan_service(service, container, target_image_id, expected_hash, recreate):
     if recreate != "never":
         if target_image_id is None or container.get("image_id") != target_image_id:
             return "recreate"
-        if expected_hash and container.get("labels", {}).get("com.docker.compose.config-hash") != expected_hash:
+        if container.get("labels", {}).get(CONFIG_LABEL) != expected_hash:
             return "recreate"
     if container.get("state") != "running":
         return "start"
@@ -211,14 +231,14 @@ class Deployment:
             json.dump(fps, fh, indent=1, sort_keys=True)
         os.replace(tmp, self._fp_path())
 
-    # ----- the override that carries the deployment label --------------------------------------
+    # ----- the override that carries our labels ------------------------------------------------
     def _write_override(self, labels):
-        """A compose override that only adds our label; unchanged services keep their old value so
-        their config hash, and so their container, stays as it is."""
+        """A compose override that only adds our labels; unchanged services keep their old values so
+        their definition, and so their container, stays as it is."""
         if self._tmp is None:
             self._tmp = tempfile.mkdtemp(prefix="homeiq-compose-")
         path = os.path.join(self._tmp, "homeiq.override.json")
-        doc = {"services": {svc: {"labels": {DEPLOYMENT_LABEL: value}} for svc, value in sorted(labels.items())}}
+        doc = {"services": {svc: {"labels": value} for svc, value in sorted(labels.items())}}
         with open(path, "w") as fh:
             json.dump(doc, fh)
         self.compose.override_file = path
@@ -348,10 +368,10 @@ class Deployment:
                     self.actions.append({"what": "pull", "service": svc, "image": refs[svc]})
 
         # 2. plan: which containers `up` would create, recreate or start
-        existing_labels = {s: c["labels"][DEPLOYMENT_LABEL] for s, c in before.items()
-                           if DEPLOYMENT_LABEL in c.get("labels", {}) and s in services_cfg}
-        self._write_override(existing_labels)
-        hashes = self.compose.config_hashes()
+        existing_labels = {s: {k: c["labels"][k] for k in (DEPLOYMENT_LABEL, CONFIG_LABEL) if k in c["labels"]}
+                           for s, c in before.items() if s in services_cfg}
+        existing_labels = {s: v for s, v in existing_labels.items() if v}
+        hashes = {s: service_hash(services_cfg[s]) for s in services_cfg}
         recreate = p["recreate"]
         plan = {}
         for svc in selected:
@@ -361,7 +381,7 @@ class Deployment:
             if plan[svc]:
                 self.actions.append({"what": plan[svc], "service": svc})
         labels = dict(existing_labels)
-        labels.update({s: self.deployment_id for s in changing})
+        labels.update({s: {DEPLOYMENT_LABEL: self.deployment_id, CONFIG_LABEL: hashes[s]} for s in changing})
         self._write_override(labels)
         changed = any(plan.values()) or any(a["what"] in ("tag", "build", "pull") for a in self.actions)
 

@@ -44,12 +44,6 @@ def test_parse_version(text, expected):
     assert c.parse_version(text) == expected
 
 
-def test_parse_hashes():
-    out = "s1 9b4d2b940b9cdc3e89d7be49d964470d448866c995468a1f81b1d40d3cc2f4a2\ndata-api 00ff\n"
-    assert c.parse_hashes(out) == {"s1": "9b4d2b940b9cdc3e89d7be49d964470d448866c995468a1f81b1d40d3cc2f4a2",
-                                   "data-api": "00ff"}
-
-
 @pytest.mark.parametrize("stderr, expected", [
     ("validating /p/compose.yaml: services.x.ports must be a list\n",
      "validating /p/compose.yaml: services.x.ports must be a list"),

@@ -10,7 +10,7 @@ B = "sha256:" + "b" * 64
 
 
 def running(image_id=A, hash_="h1", state="running"):
-    return {"image_id": image_id, "state": state, "labels": {"com.docker.compose.config-hash": hash_}}
+    return {"image_id": image_id, "state": state, "labels": {d.CONFIG_LABEL: hash_}}
 
 
 @pytest.mark.parametrize("container, target, expected_hash, recreate, action", [
@@ -111,3 +111,13 @@ def test_validate_params_accepts_good_input(tmp_path):
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     d.validate_params(_params(tmp_path, files=["compose.yaml"], state="restored", restore_images={"s": A},
                               deployment_id="deploy-20261126-230509"))
+
+
+def test_service_hash_ignores_what_needs_no_new_container():
+    base = {"image": "x", "environment": {"A": "1"}, "labels": {"team": "ops"}, "deploy": {"replicas": 1}}
+    h = d.service_hash(base)
+    assert d.service_hash(dict(base, build={"context": "/elsewhere"}, pull_policy="always")) == h
+    assert d.service_hash(dict(base, labels={"team": "ops", d.DEPLOYMENT_LABEL: "deploy-2", d.CONFIG_LABEL: "z"})) == h
+    assert d.service_hash(dict(base, deploy={"replicas": 3})) == h
+    assert d.service_hash(dict(base, environment={"A": "2"})) != h
+    assert d.service_hash(dict(base, labels={"team": "dev"})) != h
