@@ -31,7 +31,9 @@ class State:
         self.counters = {}
         self.in_flight = 0
         self.max_in_flight = 0
-        self.requests = []  # (method, path, headers)
+        self.requests = []  # (method, path, headers, body)
+        self.in_flight_by_key = {}
+        self.max_in_flight_by_key = {}  # ?k=... groups requests of one test
 
 
 def make_handler(state):
@@ -41,7 +43,18 @@ def make_handler(state):
         def log_message(self, *args):  # keep test output quiet
             pass
 
+        def _done(self):
+            # counted out before the answer leaves, so a client that sends its next request the
+            # moment it has this answer never sees this one as still in flight
+            if getattr(self, "_counted", False):
+                self._counted = False
+                with state.lock:
+                    state.in_flight -= 1
+                    if self._key:
+                        state.in_flight_by_key[self._key] -= 1
+
         def _send(self, code, body, ctype="application/json", extra=None):
+            self._done()
             data = body if isinstance(body, bytes) else (json.dumps(body) if not isinstance(body, str) else body).encode()
             self.send_response(code)
             self.send_header("Content-Type", ctype)
@@ -57,15 +70,19 @@ def make_handler(state):
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            key = q.get("k")
             with state.lock:
                 state.requests.append((self.command, self.path, dict(self.headers), body))
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+                if key:
+                    n = state.in_flight_by_key[key] = state.in_flight_by_key.get(key, 0) + 1
+                    state.max_in_flight_by_key[key] = max(state.max_in_flight_by_key.get(key, 0), n)
+            self._counted, self._key = True, key
             try:
                 self._route(url.path, q, body)
             finally:
-                with state.lock:
-                    state.in_flight -= 1
+                self._done()
 
         def _route(self, path, q, body):
             if path in ("/ok", "/health"):
