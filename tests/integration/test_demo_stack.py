@@ -34,7 +34,7 @@ def demo_env_file() -> dict:
     values = {}
     for line in (DEMO / "demo.env").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             values[key] = value
     return values
 
@@ -42,7 +42,7 @@ def demo_env_file() -> dict:
 def free_ports(count: int) -> list[int]:
     sockets = []
     try:
-        for _ in range(count):
+        while len(sockets) < count:
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sockets.append(sock)
@@ -70,7 +70,7 @@ class Project:
 
     def compose(self, *args: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
         cmd = ["docker", "compose", "-f", str(COMPOSE_FILE), "-p", self.name, "--env-file", str(self.env_file), *args]
-        proc = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, env=clean_env(), capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         return proc
@@ -98,6 +98,9 @@ class Project:
 
     def down(self) -> None:
         self.compose("down", "-v", "--rmi", "local", "--timeout", "2", check=False)
+        # `down` finds nothing to remove in a project that was only built: remove its images by name.
+        images = [f"{self.name}-{svc}" for svc in SERVICES]
+        subprocess.run(["docker", "image", "rm", "--force", *images], capture_output=True, check=False)
 
 
 @pytest.fixture

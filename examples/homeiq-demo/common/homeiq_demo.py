@@ -47,8 +47,8 @@ def token_matches(presented: str | None, expected: str) -> bool:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value:
+    scheme, value = (request.headers.get("authorization", "").split(" ", 1) + [""])[:2]
+    if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
 

@@ -30,7 +30,7 @@ def unauthorized_handler(request: Request, exc: Unauthorized) -> JSONResponse:
 
 
 def require_token(request: Request) -> None:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    scheme, value = (request.headers.get("authorization", "").split(" ", 1) + [""])[:2]
     if scheme != "Token" or not token_matches(value.strip(), setting("INFLUXDB_TOKEN")):
         raise Unauthorized()
 
