@@ -28,8 +28,9 @@ class PlaybookRun:
     results: list = field(default_factory=list)
 
     def task(self, name, host=None):
-        """The last result of the task called `name` (on `host`, if given)."""
-        found = [r for r in self.results if r["task"] == name and (host is None or r["host"] == host)]
+        """The last result of the task called `name` (a role's task also by its bare name), on `host` if given."""
+        found = [r for r in self.results if (r["task"] == name or r["task"].endswith(" : " + name))
+                 and (host is None or r["host"] == host)]
         if not found:
             raise AssertionError(f"no result for task {name!r}; tasks seen: {sorted({r['task'] for r in self.results})}\n{self.stdout[-3000:]}")
         return found[-1]
