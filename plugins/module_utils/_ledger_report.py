@@ -108,7 +108,7 @@ def _frame(width, height, left, top, plot_h, y_max, y_label, fmt):
         parts.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e8ebf0"/>' % (left, y, width - 10, y))
         parts.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, _e(fmt(value))))
     parts.append('<text x="12" y="%d" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>'
-                 % (top + plot_h // 2, top + plot_h // 2, _e(y_label)))
+                 % (top + plot_h // 2 - 10, top + plot_h // 2, _e(y_label)))
     return parts
 
 
@@ -119,7 +119,7 @@ def chart_daily(daily):
     width, height, left, top, bottom = 960, 240, 48, 14, 40
     plot_w, plot_h = width - left - 10, height - top - bottom
     peak = max(d["success"] + d["failed"] + d["rolled_back"] + d["in_progress"] for d in daily)
-    y_max = nice_max(max(peak, 1))
+    y_max = 4 * int(math.ceil(nice_max(max(peak, 1)) / 4.0))  # whole numbers on every grid line
     slot = plot_w / len(daily)
     bar = max(1.0, slot * 0.75)
     parts = _frame(width, height, left, top, plot_h, y_max, "deployments", lambda v: "%g" % v)
@@ -150,7 +150,7 @@ def _bars(items, y_label, empty):
     """Bars of seconds, one per item: dicts with label, value (seconds or None), colour, title."""
     if not items:
         return '<p class="empty">%s</p>' % _e(empty)
-    width, height, left, top, bottom = 960, 220, 60, 14, 40
+    width, height, left, top, bottom = 960, 220, 92, 14, 40
     plot_w, plot_h = width - left - 10, height - top - bottom
     peak = max([i["value"] for i in items if i["value"] is not None] or [1])
     y_max = nice_max(max(peak, 1))
@@ -259,19 +259,24 @@ def _history(deployments):
             "<td>%s</td><td><code>%s</code></td><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
             "<td class=\"num\">%s</td><td>%s</td><td>%s</td></tr>"
             % (_e(d["deployment_id"]), _e(what), colour, _e(LABELS.get(d["status"], d["status"])), _e(scope),
-               _e((d["commit"] or "")[:12]), _e((d["started_at"] or "").replace("T", " ")), _e(fmt_duration(d["duration_s"])),
+               _e((d["commit"] or "")[:12]), _e((d["started_at"] or "")[:19].replace("T", " ")), _e(fmt_duration(d["duration_s"])),
                _e(d["services_count"] if d["services_count"] is not None else ""), _e(checks), _e(d["performer"]), _e(d["notes"])))
     return ("<table><thead><tr><th>Deployment</th><th>Kind</th><th>Status</th><th>Scope</th><th>Commit</th><th>Started (UTC)</th>"
             "<th>Duration</th><th>Services</th><th>Checks passed / failed</th><th>By</th><th>Notes</th></tr></thead><tbody>%s"
             "</tbody></table>" % "".join(rows))
 
 
+def _when(text):
+    """ISO 8601 UTC shown to the minute."""
+    return (text or "")[:16].replace("T", " ") + (" UTC" if text else "")
+
+
 def render_html(title, scope, backend, metrics, deployments, daily, recoveries, generated_at):
     """The whole report page as one string."""
     scope_text = ", ".join("%s %s" % (k, v) for k, v in sorted(scope.items())) or "all environments, projects and hosts"
     subtitle = "%s &middot; window %s to %s (%s days) &middot; %s backend &middot; generated %s" % (
-        _e(scope_text), _e(metrics.get("window_start")), _e(metrics.get("window_end")),
-        _e(fmt_number(metrics.get("window_days"))), _e(backend), _e(generated_at))
+        _e(scope_text), _e(_when(metrics.get("window_start"))), _e(_when(metrics.get("window_end"))),
+        _e(fmt_number(metrics.get("window_days"))), _e(backend), _e(_when(generated_at)))
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
