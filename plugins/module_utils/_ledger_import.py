@@ -91,6 +91,15 @@ def _text(value):
     return None if text.lower() in _PLACEHOLDERS else text
 
 
+def _count(value):
+    """A whole number of zero or more from a runbook cell, else None (the runbook never checked them)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
 def runbook_params(row, defaults):
     """The deploy_ledger parameters for one runbook row."""
     deployment_id = str(row["id"])
@@ -119,8 +128,7 @@ def runbook_params(row, defaults):
         "notes": row.get("notes") or None,
     }
     for key in ("services_count", "passed_checks", "failed_checks"):
-        value = row.get(key)
-        params[key] = int(value) if value not in (None, "") and int(value) >= 0 else None
+        params[key] = _count(row.get(key))
     if status in FINAL_STATUSES:
         params["finished_at"] = format_time(stamp)
         params["started_at"] = format_time(stamp - duration_us if duration_us else stamp)
