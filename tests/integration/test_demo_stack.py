@@ -60,11 +60,11 @@ def clean_env() -> dict:
 class Project:
     """One Compose project of the demo stack with its own name, ports and release env file."""
 
-    def __init__(self, tmp_path: Path, release: str):
+    def __init__(self, tmp_path: Path, release: str, extra: dict | None = None):
         self.name = f"homeiq-test-{uuid.uuid4().hex[:8]}"
         self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
         self.env_file = tmp_path / f"{self.name}.env"
-        lines = [f"HOMEIQ_RELEASE={release}"]
+        lines = [f"HOMEIQ_RELEASE={release}"] + [f"{key}={value}" for key, value in (extra or {}).items()]
         lines += [f"{SERVICES[svc][0]}={port}" for svc, port in self.ports.items()]
         self.env_file.write_text("\n".join(lines) + "\n")
 
@@ -107,8 +107,8 @@ class Project:
 def project_factory(tmp_path):
     made = []
 
-    def make(release: str) -> Project:
-        project = Project(tmp_path, release)
+    def make(release: str, **extra: str) -> Project:
+        project = Project(tmp_path, release, extra)
         made.append(project)
         return project
 
@@ -136,6 +136,8 @@ def test_release_a_serves_every_endpoint(project_factory):
     project.compose("build")
     first_ids = project.image_ids()
     project.compose("up", "-d", "--wait")
+    rows = [json.loads(line) for line in project.compose("ps", "--format", "json").stdout.splitlines() if line.strip()]
+    assert sorted((row["Service"], row["Health"]) for row in rows) == sorted((svc, "healthy") for svc in SERVICES)
     secrets = demo_env_file()
     influx_ok = {"Authorization": f"Token {secrets['INFLUXDB_TOKEN']}"}
     admin_ok = {"Authorization": f"Bearer {secrets['ADMIN_API_TOKEN']}"}
@@ -200,7 +202,7 @@ def test_release_b_differs_and_routebug_shadows_stats(project_factory):
     ids_a, ids_b = a.image_ids(), b.image_ids()
     assert all(ids_a[svc] != ids_b[svc] for svc in SERVICES), (ids_a, ids_b)
 
-    bug = project_factory("routebug")
+    bug = project_factory("routebug", HOMEIQ_HEALTHCHECK_INTERVAL="1s")
     bug.compose("up", "-d", "--wait", "--build", "--no-deps", "ai-pattern-service")
     assert bug.get("ai-pattern-service", "/health")[1]["release"] == "routebug"
     status, body = bug.get("ai-pattern-service", "/api/v1/synergies/stats")
@@ -209,9 +211,13 @@ def test_release_b_differs_and_routebug_shadows_stats(project_factory):
 
 
 def test_release_unhealthy_fails_wait(project_factory):
-    project = project_factory("unhealthy")
+    project = project_factory("unhealthy", HOMEIQ_HEALTHCHECK_INTERVAL="1s")
     proc = project.compose("up", "-d", "--wait", "--build", "--no-deps", "data-api", check=False)
     assert proc.returncode != 0
+    assert "is unhealthy" in proc.stderr, proc.stderr[-2000:]
+    health = subprocess.run(["docker", "inspect", "-f", "{{.State.Health.Status}}", f"{project.name}-data-api-1"],
+                            capture_output=True, text=True, check=True)
+    assert health.stdout.strip() == "unhealthy"
     status, body = project.get("data-api", "/health")
     assert status == 503 and body["status"] == "unhealthy" and body["release"] == "unhealthy"
 
