@@ -37,7 +37,7 @@ _SECRET_NAME_NOT = re.compile(r"(?i)_(FILE|PATH|DIR|URL|URI|HOST|PORT|NAME|TYPE|
 
 DEFAULTS = {
     "project_name": None, "files": [], "env_files": [], "profiles": [], "environment": {},
-    "docker_host": None, "docker_cli": None, "skip": [], "warn": [], "compose_min_version": "2.21.0",
+    "docker_host": None, "docker_cli": None, "only": [], "skip": [], "warn": [], "compose_min_version": "2.21.0",
     "min_free_gb": 10.0, "disk_paths": [], "network_hosts": [], "network_timeout": 5.0,
     "required_env_vars": [], "secret_vars": [], "env_example_files": [], "placeholder_values": [],
     "healthcheck_exempt": [], "limits_exempt": [], "home_assistant_url": None,
@@ -70,7 +70,9 @@ def is_secret_name(name):
 
 
 def _plural(n, word):
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
 
 
 class Config:
@@ -82,7 +84,7 @@ class Config:
         if not src:
             raise PreflightError("project_src is required: the folder holding the compose project")
         self.project_src = os.path.abspath(os.path.expanduser(str(src)))
-        for key in ("skip", "warn"):
+        for key in ("only", "skip", "warn"):
             for name in p[key]:
                 if name not in CHECK_NAMES and not str(name).startswith("gate:"):
                     raise PreflightError(f"unknown check {name!r} in {key}; known checks: {', '.join(CHECK_NAMES)}, gate:<name>")
@@ -125,9 +127,18 @@ class Config:
             return "warn"
         return "fail"
 
-    def skipped(self, check):
+    def skip_reason(self, check):
+        """Why a check does not run by configuration, or None."""
         skip = set(self.skip)
-        return check in skip or (check.startswith("gate:") and "gates" in skip)
+        if check in skip or (check.startswith("gate:") and "gates" in skip):
+            return "skipped by configuration (skip)"
+        only = set(self.only)
+        if only and check not in only and not (check.startswith("gate:") and "gates" in only):
+            return "not selected (only)"
+        return None
+
+    def skipped(self, check):
+        return self.skip_reason(check) is not None
 
 
 class Context:
@@ -245,9 +256,9 @@ def check_disk(ctx):
 def _network_targets(ctx):
     targets = []
     cfg = ctx.cfg
-    if cfg.home_assistant_url and not cfg.skipped("home_assistant"):
+    if cfg.home_assistant_url:
         targets.append(("Home Assistant", cfg.home_assistant_url))
-    if cfg.influxdb_url and not cfg.skipped("influxdb"):
+    if cfg.influxdb_url:
         targets.append(("InfluxDB", cfg.influxdb_url))
     for entry in cfg.network_hosts:
         targets.append((None, entry))
@@ -299,7 +310,7 @@ def check_env_files(ctx):
     problems = []
     details = []
     for path in listed:
-        rel = os.path.relpath(path, project.project_src)
+        rel = project.show(path)
         if not os.path.exists(path):
             problems.append(f"{rel} is missing")
         else:
@@ -314,7 +325,7 @@ def check_env_files(ctx):
         entry["services"].append(service)
         entry["required"] = entry["required"] or required
     for path, entry in by_path.items():
-        rel = os.path.relpath(path, project.project_src)
+        rel = project.show(path)
         users = ", ".join(entry["services"])
         if os.path.exists(path):
             try:
@@ -329,7 +340,7 @@ def check_env_files(ctx):
     details.extend(problems)
     if problems:
         return Outcome(False, "; ".join(problems) + ": create them (see the project's *.example files)", details)
-    names = [os.path.relpath(p, project.project_src) for p in list(listed) + list(by_path)]
+    names = [project.show(p) for p in list(listed) + list(by_path)]
     return Outcome(True, f"{_plural(len(names), 'env file')} present and readable: {', '.join(names)}", details)
 
 
@@ -351,7 +362,9 @@ def check_env_vars(ctx):
         problems.append("required by the compose files (${VAR:?}) but not set: " + ", ".join(from_compose))
     if problems:
         return Outcome(False, "; ".join(problems) + ": set them in an env file or the environment")
-    return Outcome(True, f"all {len(required)} required variables are set: " + ", ".join(required))
+    if not required:
+        return Outcome(True, "every variable the compose files mark ${VAR:?} is set")
+    return Outcome(True, f"{_plural(len(required), 'required variable')}, each set: " + ", ".join(required))
 
 
 def check_ports(ctx):
@@ -411,9 +424,9 @@ def check_ports(ctx):
         return Outcome(False, f"{len(taken)} of {len(wanted)} published ports are taken: " + "; ".join(taken)
                        + ": stop what holds them or change the project's port variables" + note, details)
     if own:
-        return Outcome(True, f"all {len(wanted)} published host ports are free or held by this project's own "
+        return Outcome(True, f"{_plural(len(wanted), 'published host port')}, each free or held by this project's own "
                              f"containers ({own} held by them){note}", details)
-    return Outcome(True, f"all {len(wanted)} published host ports are free{note}", details)
+    return Outcome(True, f"{_plural(len(wanted), 'published host port')}, each free{note}", details)
 
 
 # --- configuration checks -------------------------------------------------------------------
@@ -425,8 +438,8 @@ def check_compose_config(ctx):
         return Outcome(False, "Compose rejects the project: " + (lines[0] if lines else err), lines)
     services = data.get("services") or {}
     profiles = ", ".join(ctx.project.active_profiles()) or "none"
-    env_files = ", ".join(os.path.relpath(p, ctx.project.project_src) for p in ctx.project.env_file_paths()) or "none"
-    return Outcome(True, f"Compose accepts the project {data.get('name')!r}: {len(services)} services "
+    env_files = ", ".join(ctx.project.show(p) for p in ctx.project.env_file_paths()) or "none"
+    return Outcome(True, f"Compose accepts the project {data.get('name')!r}: {_plural(len(services), 'service')} "
                          f"(profiles: {profiles}; env files: {env_files})")
 
 
@@ -472,7 +485,7 @@ def check_healthchecks(ctx):
     if problems:
         return Outcome(False, "; ".join(problems) + note + ": add a healthcheck or list the service in healthcheck_exempt", details)
     ex = f" ({len(exempt & set(services))} exempt)" if exempt & set(services) else ""
-    return Outcome(True, f"all {len(services)} services have a healthcheck{ex}{note}", details)
+    return Outcome(True, f"{_plural(len(services), 'service')}, each with a healthcheck{ex}{note}", details)
 
 
 def _image_healthcheck(ctx, image):
@@ -513,7 +526,8 @@ def check_resource_limits(ctx):
     if problems:
         return Outcome(False, "; ".join(problems) + note
                        + ": set deploy.resources.limits (memory, cpus) or list the service in limits_exempt", details)
-    return Outcome(True, f"all {len(services) - len(exempt & set(services))} services have memory and CPU limits{note}", details)
+    ex = f" ({len(exempt & set(services))} exempt)" if exempt & set(services) else ""
+    return Outcome(True, f"{_plural(len(services), 'service')}, each with memory and CPU limits{ex}{note}", details)
 
 
 def check_depends_on(ctx):
@@ -546,7 +560,7 @@ def check_depends_on(ctx):
         problems.append("dependency cycle: " + " -> ".join(cycle))
     if problems:
         return Outcome(False, "; ".join(problems) + note, problems)
-    return Outcome(True, f"{edges} dependencies between {len(services)} services: all defined, no cycle{note}")
+    return Outcome(True, f"{_plural(edges, 'dependency')} between {_plural(len(services), 'service')}: all defined, no cycle{note}")
 
 
 def _example_values(ctx):
@@ -562,7 +576,7 @@ def _example_values(ctx):
     values = {}
     for f in files:
         try:
-            values[os.path.relpath(f, ctx.project.project_src)] = proj.read_env_file(f, {})
+            values[ctx.project.show(f)] = proj.read_env_file(f, {})
         except proj.EnvFileError:
             continue
     return values
@@ -584,7 +598,7 @@ def check_tokens(ctx):
         if is_secret_name(name) and name not in ctx.cfg.secret_vars:
             entries.append((name, files_env[name]))
     for which, label in (("home_assistant", "Home Assistant token"), ("influxdb", "InfluxDB token")):
-        if getattr(ctx.cfg, f"{which}_url") and not ctx.cfg.skipped(which):
+        if getattr(ctx.cfg, f"{which}_url"):
             var = getattr(ctx.cfg, f"{which}_token_env")
             if getattr(ctx.cfg, f"{which}_token"):
                 entries.append((label, getattr(ctx.cfg, f"{which}_token")))
@@ -614,7 +628,8 @@ def check_tokens(ctx):
             good.append(name)
     if problems:
         return Outcome(False, "; ".join(problems) + ": set real values", problems)
-    return Outcome(True, f"{len(good)} tokens set and not placeholders or example values: " + ", ".join(good))
+    return Outcome(True, f"{_plural(len(good), 'token')} set, none a placeholder, known default or example value: "
+                         + ", ".join(good))
 
 
 def check_home_assistant(ctx):
@@ -683,7 +698,7 @@ def check_secret_scan(ctx):
         more = f"; and {len(result.findings) - 3} more" if len(result.findings) > 3 else ""
         return Outcome(False, f"{len(result.findings)} possible credential(s) committed in {len(files)} file(s): {first}{more}{note}"
                               ": move them to env files or a vault, or allow them (secret_scan_allow)", details)
-    return Outcome(True, f"no committed credentials in {result.files_scanned} files{note}", details)
+    return Outcome(True, f"no committed credentials in {_plural(result.files_scanned, 'file')}{note}", details)
 
 
 def gate_checks(ctx):
@@ -733,8 +748,9 @@ def run_preflight(params):
         plan = list(CHECKS) + gate_checks(ctx)
         for name, fn in plan:
             if cfg.skipped(name):
-                skipped.append({"check": name, "why": "skipped by configuration"})
-                ordered.append((name, "skip", skipped[-1]["why"]))
+                skipped.append({"check": name, "why": cfg.skip_reason(name)})
+                if not cfg.only:  # with `only`, the summary lists just the selected checks
+                    ordered.append((name, "skip", skipped[-1]["why"]))
                 continue
             try:
                 outcome = fn(ctx)
@@ -750,9 +766,10 @@ def run_preflight(params):
             checks.append(entry)
             ordered.append((name, result, entry["why"]))
         if not cfg.gates:
-            why = "skipped by configuration" if cfg.skipped("gates") else "no gate commands configured (gates)"
+            why = cfg.skip_reason("gates") or "no gate commands configured (gates)"
             skipped.append({"check": "gates", "why": why})
-            ordered.append(("gates", "skip", why))
+            if not cfg.only or "gates" in cfg.only:
+                ordered.append(("gates", "skip", why))
     finally:
         ctx.engine.close()
     counts = {"pass": 0, "warn": 0, "fail": 0, "skip": len(skipped)}
@@ -776,5 +793,5 @@ def run_preflight(params):
         "warned_checks": warned,
         "summary": summary,
         "msg": ctx.redact(msg),
-        "project_name": ctx.redact(ctx.project.project_name()),
+        "project_name": ctx.redact(ctx.project.project_name(ask_compose=False)),
     }

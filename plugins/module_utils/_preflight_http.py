@@ -10,15 +10,18 @@ headers; nothing returned repeats them, nor the body of a response.
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._preflight_host import short_error
 
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:  # pragma: no cover - requests comes with the docker SDK
-    HAS_REQUESTS = False
+
+def _requests():
+    """requests, imported when a probe runs (it is slow to import), or None when it is missing."""
+    try:
+        import requests  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover - requests comes with the docker SDK
+        return None
+    return requests
 
 
 def display_url(url):
@@ -32,7 +35,8 @@ def display_url(url):
 
 def _get(url, headers, timeout, validate_certs):
     """(response or None, why-not)."""
-    if not HAS_REQUESTS:
+    requests = _requests()
+    if requests is None:
         return None, "the Python requests library is not installed for this interpreter: pip install requests"
     try:
         resp = requests.get(url, headers=headers, timeout=timeout, verify=validate_certs, allow_redirects=False)
@@ -117,9 +121,7 @@ def check_influxdb(url, token, org=None, bucket=None, timeout=10.0, validate_cer
         params = {"name": bucket}
     if org:
         params["org"] = org
-    if not HAS_REQUESTS:
-        return False, "the Python requests library is not installed for this interpreter: pip install requests"
-    query = "&".join(f"{k}={requests.utils.quote(str(v), safe='')}" for k, v in params.items())
+    query = urlencode(params)
     resp, err = _get(_url(url, "/api/v2/buckets?" + query), {"Authorization": f"Token {token}", "Accept": "application/json"},
                      timeout, validate_certs)
     if resp is None:

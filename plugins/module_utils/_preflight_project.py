@@ -188,6 +188,11 @@ class ComposeProject:
         self._config = None
         self._raw = None
 
+    def show(self, path):
+        """A path for messages: relative inside the project, absolute outside it."""
+        rel = os.path.relpath(path, self.project_src)
+        return path if rel.startswith("..") else rel
+
     def _path(self, p):
         p = os.path.expanduser(str(p))
         return p if os.path.isabs(p) else os.path.join(self.project_src, p)
@@ -357,12 +362,14 @@ class ComposeProject:
             return None, raw.error, None
         return raw.active_services(), "files", self.project_name()
 
-    def project_name(self):
+    def project_name(self, ask_compose=True):
+        """The project name; from Compose's model when ask_compose (or when it is already known)."""
         if self.project_name_option:
             return self.project_name_option
-        data, _err = self.config()
-        if data is not None and data.get("name"):
-            return data["name"]
+        if ask_compose or self._config is not None:
+            data, _err = self.config()
+            if data is not None and data.get("name"):
+                return data["name"]
         raw = self.raw()
         name = raw.name or self.env().get("COMPOSE_PROJECT_NAME") or os.path.basename(self.project_src)
         return _PROJECT_NAME_BAD.sub("", name.lower())

@@ -43,6 +43,7 @@ _PLACEHOLDER_PATTERNS = (
     (re.compile(r"^(your|my|insert|enter|put|add)[-_ .].*", re.I), "a 'your-...' placeholder"),
     (re.compile(r"^.*[-_ .](here|goes-here|placeholder)$", re.I), "a '...-here' placeholder"),
     (re.compile(r"^(change|replace)[-_ .]?me[-_ .].*|.*[-_ .](change|replace)[-_ .]?me$", re.I), "a 'changeme' placeholder"),
+    (re.compile(r"(^|[-_ .])(example|sample|dummy|placeholder|fake|redacted)([-_ .]|$)", re.I), "an example or dummy value"),
 )
 
 

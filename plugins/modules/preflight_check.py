@@ -75,6 +75,12 @@ options:
   docker_cli:
     description: Path of the docker CLI; default C(docker) on the C(PATH).
     type: path
+  only:
+    description:
+      - Run only these checks (same names as I(skip)); empty runs every check.
+    type: list
+    elements: str
+    default: []
   skip:
     description:
       - Checks not to run, by name (see the description), C(gates) for every gate or C(gate:NAME) for one.
@@ -366,6 +372,7 @@ def main():
             environment=dict(type="dict", default={}, no_log=True),
             docker_host=dict(type="str"),
             docker_cli=dict(type="path"),
+            only=dict(type="list", elements="str", default=[]),
             skip=dict(type="list", elements="str", default=[]),
             warn=dict(type="list", elements="str", default=[]),
             fail_on_failure=dict(type="bool", default=True),

@@ -1,0 +1,404 @@
+"""Every preflight check, passing and failing, against real things.
+
+One real ansible-playbook run holds every case as a task of homeiq.deploy.preflight_check (with
+`only` naming the check under test), so the engine, Compose, the HTTP servers, the tmpfs, the
+port holders and the planted secrets are started once. Each case is then its own test.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "preflight"))
+import helpers as h  # noqa: E402  pylint: disable=wrong-import-position
+import services  # noqa: E402  pylint: disable=wrong-import-position
+
+from ansible_collections.homeiq.deploy.plugins.module_utils._secrets_scan import fingerprint  # noqa: E402
+
+ROOT = h.load_root_conftest()
+GOOD = h.COMPOSE / "good"
+NO_HC = h.COMPOSE / "no_healthcheck"
+NO_LIMITS = h.COMPOSE / "no_limits"
+BAD_DEPS = h.COMPOSE / "bad_depends"
+CYCLE = h.COMPOSE / "cycle"
+INVALID = h.COMPOSE / "invalid"
+REQUIRED_VAR = h.COMPOSE / "required_var"
+
+
+class Case:
+    def __init__(self, case_id, check, result, args, contains=(), details=(), task=None, before=(), check_mode=False):
+        self.id = case_id
+        self.check = check
+        self.result = result
+        self.args = args
+        self.contains = list(contains)
+        self.details = list(details)
+        self.task = task or {}
+        self.before = list(before)
+        self.check_mode = check_mode
+
+
+def build_cases(w):
+    t = w["tmp"]
+    ha, influx, influx_down = w["ha"], w["influx"], w["influx_down"]
+    closed = w["closed_port"]
+    pid, comm, held_port = w["holder"]
+    own_name = w["own_name"]
+    v = w["planted"]
+    nobody = {"become": True, "become_user": "nobody", "become_method": "ansible.builtin.su",
+              "become_flags": "-s /bin/sh", "vars": {"ansible_python_interpreter": "/usr/bin/python3"}}
+    no_sock = f"unix://{t}/no-engine.sock"
+    gate_fail = {"name": "security_tests", "command": "echo 'FAILED tests/test_auth_security.py::test_token'; exit 3"}
+    allow_all = [
+        {"path": "app/*"},
+        {"rule": "jwt"},
+        {"path": "deploy/id_rsa", "rule": "private-key"},
+        {"path": ".env.example"},
+        {"fingerprint": fingerprint(v["AWS_KEY_ID"])},
+        {"path": "config/settings.yaml", "rule": "assigned-secret"},
+        {"path": "compose.yaml", "rule": "url-credentials"},
+    ]
+    # The passing cases on the good project share one set of options, so they share one task.
+    good = {"project_src": GOOD, "env_files": [w["good_env"]], "env_example_files": ["project.env.example"],
+            "required_env_vars": ["PF_API_TOKEN", "APP_MODE"], "home_assistant_url": ha.url,
+            "home_assistant_token": w["ha_token"], "influxdb_url": influx.url, "influxdb_token": w["influx_token"],
+            "influxdb_org": "homeiq", "influxdb_bucket": "home_assistant_events"}
+    C = Case
+    return [
+        # environment ---------------------------------------------------------------------
+        C("engine-pass", "engine", "pass", good, ["answers at unix:///var/run/docker.sock", "Docker Engine"]),
+        C("engine-pass-check-mode", "engine", "pass", good, ["answers"], check_mode=True),
+        C("engine-fail-no-engine", "engine", "fail", {"project_src": GOOD, "docker_host": no_sock},
+          [f"no answer from the engine at {no_sock}", "No such file or directory"]),
+        C("engine_access-pass", "engine_access", "pass", good, ["user root (uid 0) can open /var/run/docker.sock"]),
+        C("engine_access-fail-user-not-in-group", "engine_access", "fail", {"project_src": "/tmp"},
+          ["user nobody (uid 65534)", "cannot open /var/run/docker.sock (owner root:docker, mode 660)",
+           "add the user to group 'docker'"], task=nobody),
+        C("engine_access-fail-no-socket", "engine_access", "fail", {"project_src": GOOD, "docker_host": no_sock},
+          [f"no engine socket at {t}/no-engine.sock: the engine is not running"]),
+        C("compose_version-pass", "compose_version", "pass", good, ["Compose 2.", "(>= 2.21.0)"]),
+        C("compose_version-fail-too-old", "compose_version", "fail", {"project_src": GOOD, "compose_min_version": "99.1.0"},
+          ["is older than the minimum 99.1.0: upgrade the Compose v2 plugin"]),
+        C("compose_version-fail-no-cli", "compose_version", "fail", {"project_src": GOOD, "docker_cli": f"{t}/bin/docker"},
+          [f"the docker CLI was not found ({t}/bin/docker)"]),
+        C("disk-pass", "disk", "pass", {"project_src": str(w["tmpfs"]), "min_free_gb": 0.02},
+          ["at least 20 MB free", "project 34 MB"], details=["Docker data /var/lib/docker", f"project {w['tmpfs']}: 34 MB free"]),
+        C("disk-fail", "disk", "fail", {"project_src": str(w["tmpfs"]), "min_free_gb": 0.02},
+          [f"project {w['tmpfs']} has 8 MB free, needs 20 MB", "docker image prune"],
+          before=[{"name": "Fill the tmpfs with 24 MiB", "ansible.builtin.command": f"fallocate -l 24M {w['tmpfs']}/fill",
+                   "args": {"creates": f"{w['tmpfs']}/fill"}}]),
+        C("network-pass", "network", "pass",
+          {"project_src": GOOD, "network_hosts": [f"127.0.0.1:{ha.port}", f"localhost:{influx.port}", ha.url]},
+          ["all 3 hosts resolve and accept connections"]),
+        C("network-pass-derived-from-urls", "network", "pass", good,
+          ["all 2 hosts"], details=[f"Home Assistant: 127.0.0.1:{ha.port} accepts", f"InfluxDB: 127.0.0.1:{influx.port} accepts"]),
+        C("network-fail", "network", "fail",
+          {"project_src": GOOD, "network_hosts": ["ha.nonexistent.invalid:8123", f"127.0.0.1:{closed}", ha.url],
+           "network_timeout": 3},
+          ["2 of 3 hosts not reachable within 3s", "ha.nonexistent.invalid does not resolve",
+           f"127.0.0.1:{closed} does not accept connections (connection refused)"]),
+        C("env_files-pass", "env_files", "pass", good,
+          ["2 env files present and readable", "good.env", "app.env"], details=["app.env (env_file of api): present"]),
+        C("env_files-fail", "env_files", "fail",
+          {"project_src": GOOD, "env_files": [f"{t}/missing.env", w["malformed_env"]]},
+          [f"{t}/missing.env is missing", f"{w['malformed_env']} line 2: not KEY=VALUE"]),
+        C("env_vars-pass", "env_vars", "pass", good,
+          ["2 required variables, each set: PF_API_TOKEN, APP_MODE"]),
+        C("env_vars-fail", "env_vars", "fail",
+          {"project_src": GOOD, "env_files": [w["vars_env"]], "required_env_vars": ["PF_MISSING", "PF_EMPTY", "APP_MODE"]},
+          ["not set: PF_MISSING", "empty: PF_EMPTY"]),
+        C("env_vars-fail-compose-required", "env_vars", "fail", {"project_src": REQUIRED_VAR},
+          ["required by the compose files (${VAR:?}) but not set: PF_REQUIRED_SETTING"]),
+        C("ports-pass-free", "ports", "pass", good,
+          ["1 published host port, each free"], details=[f"127.0.0.1:{w['free_port']}/tcp (api): free"]),
+        C("ports-pass-own-containers", "ports", "pass",
+          {"project_src": GOOD, "env_files": [w["own_env"]], "project_name": own_name},
+          ["1 published host port, each free or held by this project's own containers (1 held by them)"],
+          details=[f"127.0.0.1:{w['own_port']}/tcp (api): held by this project's container {own_name}-api-1"]),
+        C("ports-fail-process", "ports", "fail", {"project_src": GOOD, "env_files": [w["held_env"]]},
+          [f"127.0.0.1:{held_port}/tcp (api) is held by process {comm} (pid {pid})", "stop what holds them"]),
+        C("ports-fail-other-project", "ports", "fail",
+          {"project_src": GOOD, "env_files": [w["own_env"]], "project_name": "pfother"},
+          [f"127.0.0.1:{w['own_port']}/tcp (api) is held by container {own_name}-api-1 (project {own_name})"]),
+        # configuration -------------------------------------------------------------------
+        C("compose_config-pass", "compose_config", "pass", good,
+          ["Compose accepts the project 'pfgood': 2 services (profiles: none; env files: " + w["good_env"] + ")"]),
+        C("compose_config-pass-profile-and-environment", "compose_config", "pass",
+          {"project_src": REQUIRED_VAR, "environment": {"PF_REQUIRED_SETTING": "enabled-by-the-test"}}, ["1 service (profiles: none"]),
+        C("compose_config-fail-schema", "compose_config", "fail", {"project_src": INVALID},
+          ["Compose rejects the project", "services.api Additional property restart_policy is not allowed"]),
+        C("compose_config-fail-missing-variable", "compose_config", "fail", {"project_src": REQUIRED_VAR},
+          ["required variable PF_REQUIRED_SETTING is missing a value: PF_REQUIRED_SETTING must be set"]),
+        C("healthchecks-pass", "healthchecks", "pass", good, ["2 services, each with a healthcheck"]),
+        C("healthchecks-pass-exempt", "healthchecks", "pass",
+          {"project_src": GOOD, "profiles": ["tools"], "healthcheck_exempt": ["migrate"]}, ["3 services, each with a healthcheck (1 exempt)"]),
+        C("healthchecks-fail-profile-service", "healthchecks", "fail", {"project_src": GOOD, "profiles": ["tools"]},
+          ["no healthcheck: migrate"]),
+        C("healthchecks-fail", "healthchecks", "fail", {"project_src": NO_HC},
+          ["no healthcheck: unchecked", "healthcheck disabled: disabled", "healthcheck_exempt"]),
+        C("resource_limits-pass", "resource_limits", "pass", good, ["2 services, each with memory and CPU limits"]),
+        C("resource_limits-fail", "resource_limits", "fail", {"project_src": NO_LIMITS},
+          ["no memory limit: unlimited", "no CPU limit: memonly, unlimited"]),
+        C("resource_limits-pass-exempt", "resource_limits", "pass",
+          {"project_src": NO_LIMITS, "limits_exempt": ["memonly", "unlimited"]}, ["3 services, each with memory and CPU limits (2 exempt)"]),
+        C("depends_on-pass", "depends_on", "pass", good, ["1 dependency between 2 services: all defined, no cycle"]),
+        C("depends_on-fail-undefined", "depends_on", "fail", {"project_src": BAD_DEPS},
+          ["web depends on undefined service 'ghost'",
+           "api depends on 'debugger', which is only in profile(s) debug (not active)",
+           "read from the compose files: Compose rejects the project"]),
+        C("depends_on-fail-cycle", "depends_on", "fail", {"project_src": CYCLE},
+          ["dependency cycle: a -> b -> c -> a", "dependency cycle: d -> d"]),
+        C("tokens-pass", "tokens", "pass", good,
+          ["4 tokens set, none a placeholder, known default or example value: PF_API_TOKEN, PF_SHARED_SECRET, "
+           "Home Assistant token, InfluxDB token"]),
+        C("tokens-fail", "tokens", "fail",
+          {"project_src": GOOD, "env_files": [w["bad_tokens_env"]], "env_example_files": ["project.env.example"],
+           "placeholder_values": ["homeiq-default-secret"]},
+          ["PF_API_TOKEN is a known default or placeholder value", "PF_DB_PASSWORD is a <...> placeholder",
+           "PF_SECRET_KEY is a run of x characters", "PF_AUTH_TOKEN is empty",
+           "PF_SHARED_SECRET is the same value as in project.env.example",
+           "PF_SESSION_SECRET is a value on the inventory's list of known defaults"]),
+        C("tokens-fail-missing-ha-token", "tokens", "fail",
+          {"project_src": GOOD, "home_assistant_url": ha.url, "home_assistant_token_env": "PF_HA_TOKEN"},
+          ["PF_HA_TOKEN (Home Assistant token) is not set"]),
+        C("home_assistant-pass", "home_assistant", "pass", good,
+          [f"Home Assistant at {ha.url} accepts the token (API running.)"]),
+        C("home_assistant-pass-token-from-env-file", "home_assistant", "pass",
+          {"project_src": GOOD, "env_files": [w["ha_env"]], "home_assistant_url": ha.url + "/",
+           "home_assistant_token_env": "PF_HA_TOKEN"}, ["accepts the token"]),
+        C("home_assistant-fail-wrong-token", "home_assistant", "fail",
+          {"project_src": GOOD, "home_assistant_url": ha.url, "home_assistant_token": w["ha_wrong"]},
+          [f"Home Assistant at {ha.url} answers but rejects the token (401)", "not the host",
+           "create a new long-lived access token"]),
+        C("home_assistant-fail-host-down", "home_assistant", "fail",
+          {"project_src": GOOD, "home_assistant_url": f"http://127.0.0.1:{closed}", "home_assistant_token": w["ha_token"]},
+          [f"Home Assistant at http://127.0.0.1:{closed} cannot be reached: connection refused"]),
+        C("home_assistant-fail-name-does-not-resolve", "home_assistant", "fail",
+          {"project_src": GOOD, "home_assistant_url": "http://ha.nonexistent.invalid:8123",
+           "home_assistant_token": w["ha_token"]}, ["cannot be reached: the host name does not resolve"]),
+        C("influxdb-pass", "influxdb", "pass", good,
+          [f"InfluxDB v2.7.10 at {influx.url} is healthy and the token reads bucket 'home_assistant_events'"]),
+        C("influxdb-fail-wrong-token", "influxdb", "fail",
+          {"project_src": GOOD, "influxdb_url": influx.url, "influxdb_token": w["influx_wrong"]},
+          ["is healthy, but it rejects the token (401): the token is wrong or revoked, not the host"]),
+        C("influxdb-fail-unhealthy", "influxdb", "fail",
+          {"project_src": GOOD, "influxdb_url": influx_down.url, "influxdb_token": w["influx_token"]},
+          [f"InfluxDB at {influx_down.url} is not healthy: /health answered HTTP 503 status fail: storage engine is not ready"]),
+        C("influxdb-fail-missing-bucket", "influxdb", "fail",
+          {"project_src": GOOD, "influxdb_url": influx.url, "influxdb_token": w["influx_token"], "influxdb_bucket": "nope"},
+          ["accepts the token, but bucket 'nope' is not found or not readable with it"]),
+        C("influxdb-fail-host-down", "influxdb", "fail",
+          {"project_src": GOOD, "influxdb_url": f"http://127.0.0.1:{closed}", "influxdb_token": w["influx_token"]},
+          ["cannot be reached: connection refused"]),
+        # security ------------------------------------------------------------------------
+        C("secret_scan-fail", "secret_scan", "fail", {"project_src": str(w["tree"])},
+          ["8 possible credential(s) committed in 7 file(s)", "move them to env files or a vault"]),
+        C("secret_scan-fail-check-mode", "secret_scan", "fail", {"project_src": str(w["tree"])},
+          ["8 possible credential(s)"], check_mode=True),
+        C("secret_scan-pass-allowed", "secret_scan", "pass", {"project_src": str(w["tree"]), "secret_scan_allow": allow_all},
+          ["no committed credentials in 8 files (8 allowed)"]),
+        C("secret_scan-pass-clean", "secret_scan", "pass", {"project_src": CYCLE}, ["no committed credentials in 1 file"]),
+        C("gates-pass", "gate:unit_tests", "pass",
+          {"project_src": GOOD, "gates": [{"name": "unit_tests", "command": "python3 -c 'print(\"12 passed\")'"}]},
+          ["passed (exit 0 after"], details=["12 passed"]),
+        C("gates-fail", "gate:security_tests", "fail", {"project_src": GOOD, "gates": [gate_fail]},
+          ["failed (exit 3 after", "FAILED tests/test_auth_security.py::test_token"]),
+        C("gates-fail-check-mode", "gate:security_tests", "fail", {"project_src": GOOD, "gates": [gate_fail]},
+          ["failed (exit 3 after"], check_mode=True),
+        C("gates-warn", "gate:security_tests", "warn", {"project_src": GOOD, "gates": [gate_fail], "warn": ["gates"]},
+          ["failed (exit 3 after"]),
+        C("gates-fail-timeout", "gate:slow", "fail",
+          {"project_src": GOOD, "gates": [{"name": "slow", "command": "echo started; sleep 30", "timeout": 1}]},
+          ["failed (did not finish after 1.", "(stopped after 1s)"]),
+    ]
+
+
+CASE_IDS = [
+    "engine-pass", "engine-pass-check-mode", "engine-fail-no-engine", "engine_access-pass",
+    "engine_access-fail-user-not-in-group", "engine_access-fail-no-socket", "compose_version-pass",
+    "compose_version-fail-too-old", "compose_version-fail-no-cli", "disk-pass", "disk-fail", "network-pass",
+    "network-pass-derived-from-urls", "network-fail", "env_files-pass", "env_files-fail", "env_vars-pass",
+    "env_vars-fail", "env_vars-fail-compose-required", "ports-pass-free", "ports-pass-own-containers",
+    "ports-fail-process", "ports-fail-other-project", "compose_config-pass",
+    "compose_config-pass-profile-and-environment", "compose_config-fail-schema",
+    "compose_config-fail-missing-variable", "healthchecks-pass", "healthchecks-pass-exempt",
+    "healthchecks-fail-profile-service", "healthchecks-fail", "resource_limits-pass", "resource_limits-fail",
+    "resource_limits-pass-exempt", "depends_on-pass", "depends_on-fail-undefined", "depends_on-fail-cycle",
+    "tokens-pass", "tokens-fail", "tokens-fail-missing-ha-token", "home_assistant-pass",
+    "home_assistant-pass-token-from-env-file", "home_assistant-fail-wrong-token", "home_assistant-fail-host-down",
+    "home_assistant-fail-name-does-not-resolve", "influxdb-pass", "influxdb-fail-wrong-token",
+    "influxdb-fail-unhealthy", "influxdb-fail-missing-bucket", "influxdb-fail-host-down", "secret_scan-fail",
+    "secret_scan-fail-check-mode", "secret_scan-pass-allowed", "secret_scan-pass-clean", "gates-pass", "gates-fail",
+    "gates-fail-check-mode", "gates-warn", "gates-fail-timeout",
+]
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _playbook(cases):
+    """One task per distinct set of options: cases that differ only in their check share a task
+    (its `only` lists their checks). Returns (plays, {case id: task name})."""
+    groups = {}
+    order = []
+    for case in cases:
+        key = json.dumps([_plain(case.args), case.check_mode, case.task, case.before], sort_keys=True)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(case)
+    tasks = []
+    names = {}
+    for key in order:
+        members = groups[key]
+        first = members[0]
+        tasks.extend(first.before)
+        only = sorted({("gates" if c.check.startswith("gate:") else c.check) for c in members})
+        args = _plain(first.args)
+        args.update({"only": only, "fail_on_failure": False})
+        name = "case " + " + ".join(c.id for c in members)
+        task = {"name": name, "homeiq.deploy.preflight_check": args}
+        if first.check_mode:
+            task["check_mode"] = True
+        task.update(first.task)
+        tasks.append(task)
+        for c in members:
+            names[c.id] = name
+    return [{"name": "Preflight cases", "hosts": "localhost", "gather_facts": False, "tasks": tasks}], names
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    t = tmp_path_factory.mktemp("preflight-cases")
+    with contextlib.ExitStack() as stack:
+        w = {"tmp": t}
+        w["ha_token"], w["ha_wrong"] = "ha-" + h.rand(40), "ha-" + h.rand(40)
+        w["influx_token"], w["influx_wrong"] = "ix-" + h.rand(40), "ix-" + h.rand(40)
+        w["ha"] = services.home_assistant(w["ha_token"])
+        stack.callback(w["ha"].stop)
+        w["influx"] = services.influxdb(w["influx_token"])
+        stack.callback(w["influx"].stop)
+        w["influx_down"] = services.influxdb(w["influx_token"], healthy=False)
+        stack.callback(w["influx_down"].stop)
+        w["closed_port"] = h.free_port()
+        w["tmpfs"] = stack.enter_context(h.tmpfs("32m"))
+        held = h.free_port()
+        pid, comm = stack.enter_context(h.port_holder(held))
+        w["holder"] = (pid, comm, held)
+        w["free_port"] = h.free_port()
+        w["own_port"] = h.free_port()
+        w["api_token"], w["shared_secret"] = "tok-" + h.rand(32), "shs-" + h.rand(24)
+        w["good_env"] = h.write_env(t / "good.env", {"PF_API_PORT": w["free_port"], "PF_API_TOKEN": w["api_token"],
+                                                     "PF_SHARED_SECRET": w["shared_secret"]})
+        w["own_env"] = h.write_env(t / "own.env", {"PF_API_PORT": w["own_port"]})
+        w["held_env"] = h.write_env(t / "held.env", {"PF_API_PORT": held})
+        w["vars_env"] = h.write_env(t / "vars.env", {"PF_EMPTY": ""})
+        w["ha_env"] = h.write_env(t / "ha.env", {"PF_HA_TOKEN": w["ha_token"]})
+        w["bad_tokens_env"] = h.write_env(t / "bad-tokens.env", {
+            "PF_API_TOKEN": "changeme", "PF_DB_PASSWORD": "<your-db-password>", "PF_SECRET_KEY": "xxxxxxxx",
+            "PF_AUTH_TOKEN": "", "PF_SHARED_SECRET": "sh4red-default-9c1f7e", "PF_SESSION_SECRET": "HomeIQ-Default-Secret"})
+        malformed = t / "malformed.env"
+        malformed.write_text("OK=1\nthis line is not an assignment\n")
+        w["malformed_env"] = str(malformed)
+        w["tree"] = t / "tree"
+        w["planted"] = h.materialize_secrets_tree(w["tree"])
+        w["own_name"] = stack.enter_context(h.compose_up(GOOD, w["own_env"]))
+
+        cases = build_cases(w)
+        plays, w["task_of"] = _playbook(cases)
+        book = t / "cases.yml"
+        book.write_text(yaml.safe_dump(plays, sort_keys=False))
+        inventory = h.local_inventory(t / "inventory.ini")
+        run = ROOT.run_playbook(book, t, inventory=inventory, env={"ANSIBLE_INJECT_INVOCATION": "1"}, timeout=600)
+        w["run"] = run
+        w["cases"] = {c.id: c for c in cases}
+        yield w
+
+
+def test_case_list_is_complete(world):
+    assert list(world["cases"]) == CASE_IDS
+    assert world["run"].rc == 0, world["run"].output[-4000:]
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_check(world, case_id):
+    case = world["cases"][case_id]
+    rec = world["run"].task(world["task_of"][case_id])
+    assert rec["status"] == "ok", rec
+    res = rec["result"]
+    assert res["changed"] is False
+    entries = [c for c in res["checks"] if c["check"] == case.check]
+    assert len(entries) == 1, res["summary"]
+    entry = entries[0]
+    assert entry["result"] == case.result, entry
+    for text in case.contains:
+        assert text in entry["why"], f"{text!r} not in {entry['why']!r}"
+    details = "\n".join(entry["details"])
+    for text in case.details:
+        assert text in details, f"{text!r} not in {details!r}"
+    line = next(s for s in res["summary"] if s.split()[1] == case.check + ":")
+    assert line.startswith(case.result.upper())
+    # only the selected checks ran
+    only = res["invocation"]["module_args"]["only"]
+    assert all(c["check"] in only or (c["check"].startswith("gate:") and "gates" in only) for c in res["checks"])
+    if case.result == "fail":
+        assert case.check in res["failed_checks"] and case.check in res["msg"]
+    elif case.result == "warn":
+        assert case.check in res["warned_checks"] and case.check not in res["failed_checks"]
+    else:
+        assert case.check not in res["failed_checks"] + res["warned_checks"]
+
+
+def test_disk_fail_saw_the_filled_tmpfs(world):
+    """The free space of the tmpfs is what the test made it: about 34 MB before, 8 MB after 24 MiB."""
+    before = world["run"].task(world["task_of"]["disk-pass"])["result"]["checks"][0]
+    after = world["run"].task(world["task_of"]["disk-fail"])["result"]["checks"][0]
+    assert re.search(r"project \S+: 3[34] MB free", "\n".join(before["details"]))
+    assert re.search(r"project \S+: [89] MB free", "\n".join(after["details"]))
+
+
+def test_secret_scan_reports_every_planted_secret_by_file_and_line(world):
+    entry = world["run"].task(world["task_of"]["secret_scan-fail"])["result"]["checks"][0]
+    found = set()
+    for d in entry["details"]:
+        m = re.match(r"(\S+):(\d+): (.+?) (\S+\*+\S*|-----BEGIN \.\.\. PRIVATE KEY----- \*+) \(fingerprint ([0-9a-f]{12})\)$", d)
+        assert m, d
+        found.add((m.group(1), int(m.group(2)), m.group(3)))
+    assert found == h.EXPECTED_FINDINGS
+    # the references, placeholders and expressions next to them are not findings
+    assert not any(d.startswith(("config/settings.yaml:6", "compose.yaml:7", "app/client.py:5", ".env.example:3",
+                                 "app/client.py:7", "README.md")) for d in entry["details"])
+
+
+def test_no_secret_in_any_result_or_output(world):
+    run = world["run"]
+    planted = {k: world["planted"][k] for k in h.SECRET_KEYS}
+    planted.update({k: world[k] for k in ("ha_token", "ha_wrong", "influx_token", "influx_wrong", "api_token",
+                                          "shared_secret")})
+    text = run.output + json.dumps(run.results)
+    assert h.secret_values_in(text, planted) == []
+    # the invocation is there (ANSIBLE_INJECT_INVOCATION=1) and masks the token options
+    inv = run.task(world["task_of"]["home_assistant-pass"])["result"]["invocation"]["module_args"]
+    assert inv["home_assistant_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    # the servers did receive the tokens: the checks really sent them
+    assert f"Bearer {world['ha_token']}" in world["ha"].seen_auth
+    assert f"Bearer {world['ha_wrong']}" in world["ha"].seen_auth
+    assert f"Token {world['influx_wrong']}" in world["influx"].seen_auth
+
+
+def test_gate_commands_ran_in_check_mode(world):
+    res = world["run"].task(world["task_of"]["gates-fail-check-mode"])["result"]
+    assert "FAILED tests/test_auth_security.py::test_token" in "\n".join(res["checks"][0]["details"])
