@@ -320,6 +320,14 @@ class Deployment:
                 "previous_images": {s: c["image_id"] for s, c in before.items()}, "current_images": {},
                 "diff": {"before": _view(before), "after": {}}}
 
+    def _retag_running(self, before, refs, services):
+        """Compose tags each image as its own build finishes, so a failed build leaves some service
+        tags on new, never-deployed images; point them back at what the containers run."""
+        for svc in services:
+            running = before.get(svc, {}).get("image_id")
+            if running and self.engine.image_id(refs[svc]) != running:
+                self.engine.tag(running, *split_ref(refs[svc]))
+
     def _converge(self, selected, services_cfg, restore):
         p = self.p
         before = self.observe()
@@ -349,6 +357,7 @@ class Deployment:
                 try:
                     self.compose.build(to_build, timeout=p.get("timeout"))
                 except ComposeError as exc:
+                    self._retag_running(before, refs, to_build)
                     raise self._fail(f"build failed, nothing was deployed and the running stack is untouched: {exc}",
                                      before)
             for svc in selected:

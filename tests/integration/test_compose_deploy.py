@@ -95,6 +95,9 @@ def test_build_failure_leaves_the_stack_untouched(project, run_module):
     assert "Traceback" not in run.output
     assert res["result"]["previous_images"] == {s: c[1] for s, c in before.items()}
     assert project.containers() == before
+    # the service tags still name the running images, so a plain `up` would not start a half-built release
+    tags = dict(project.images())
+    assert {s: tags[f"{project.name}-{s}:latest"] for s in before} == {s: c[1] for s, c in before.items()}
 
 
 def test_unhealthy_release_fails_with_the_snapshot(project, run_module):
