@@ -89,6 +89,7 @@ class Route:
     kind: str = "http"
     source: str | None = None
     app: str | None = None
+    branch: tuple = ()  # source mode: ((if id, side, "file:line"), ...) the route depends on
     segments: list = field(default_factory=list, repr=False)
 
     def as_dict(self):
@@ -207,10 +208,26 @@ def make_routes(raw_routes, app=None):
         if methods is not None:
             methods = sorted({str(m).upper() for m in methods})
         r = Route(index=idx, path=path, methods=methods, name=raw.get("name"), kind=raw.get("kind") or "http",
-                  source=raw.get("source"), app=raw.get("app", app))
+                  source=raw.get("source"), app=raw.get("app", app), branch=tuple(raw.get("branch") or ()))
         r.segments = split_path(path)
         routes.append(r)
     return routes
+
+
+def _exclusive(a, b):
+    """True when the two routes sit on different sides of one if statement."""
+    sides = {entry[0]: entry[1] for entry in a.branch}
+    return any(entry[0] in sides and sides[entry[0]] != entry[1] for entry in b.branch)
+
+
+def _conditions(a, b):
+    seen, out = set(), []
+    for entry in a.branch + b.branch:
+        key, side, where = entry[0], entry[1], entry[2]
+        if (key, side) not in seen:
+            seen.add((key, side))
+            out.append("%s branch of the if at %s" % ("first" if side == 0 else "else", where))
+    return out
 
 
 def find_shadowed(routes, convertors=None):
@@ -224,7 +241,7 @@ def find_shadowed(routes, convertors=None):
         for a in routes[:j]:
             if not remaining:
                 break
-            if a.app != b.app or a.kind == "websocket" and b.kind != "websocket":
+            if a.app != b.app or a.kind == "websocket" and b.kind != "websocket" or _exclusive(a, b):
                 continue
             common = _common_methods(a, b) & remaining if b.methods is not None else (
                 {ANY_METHOD} if a.methods is None else set())
@@ -249,6 +266,8 @@ def find_shadowed(routes, convertors=None):
                 entry["shadowed_by_source"] = a.source
             if b.app:
                 entry["app"] = b.app
+            if a.branch or b.branch:
+                entry["conditions"] = _conditions(a, b)
             found.append(entry)
     return found
 

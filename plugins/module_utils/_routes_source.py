@@ -38,10 +38,36 @@ def _dotted(node):
     return None
 
 
+def _simple_test(node):
+    """(name, negated) for `if name:` and `if not name:`, else None."""
+    if isinstance(node, ast.Name):
+        return node.id, False
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and isinstance(node.operand, ast.Name):
+        return node.operand.id, True
+    return None
+
+
+def _apply_bindings(branch, bindings):
+    """The branch with the ifs decided by `bindings` removed, or None when the route cannot exist."""
+    kept = []
+    for entry in branch:
+        test = entry[3] if len(entry) > 3 else None
+        if test is not None and test[0] in bindings:
+            truth = bool(bindings[test[0]]) != test[1]
+            if truth != (entry[1] == 0):
+                return None
+            continue
+        kept.append(entry)
+    return tuple(kept)
+
+
 class Obj:
     def __init__(self, module, key, kind, prefix, lineno):
         self.module, self.key, self.kind, self.prefix, self.lineno = module, key, kind, prefix, lineno
-        self.events = []  # (order, kind, payload)
+        self.events = []  # (module name, order, kind, payload)
+        self.base = None  # for X = factory(): the object the factory builds, whose routes come first
+        self.bindings = {}  # for X = factory(...): the constant arguments of that call
+        self.is_template = False
 
     @property
     def ident(self):
@@ -55,6 +81,7 @@ class Module:
         self.constants = {}   # name -> str
         self.objects = {}     # key -> Obj
         self.factories = {}   # function name -> returned variable name
+        self.factory_defs = {}  # function name -> its FunctionDef node
         self.pending = []     # (target key, order, kind, payload) before objects are linked
         self.notes = []
 
@@ -248,6 +275,7 @@ class SourceTree:
                 for stmt in node.body:
                     if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name):
                         mod.factories[node.name] = stmt.value.id
+                        mod.factory_defs[node.name] = node
         self._collect_events(mod)
 
     def _collect_events(self, mod):
@@ -257,7 +285,8 @@ class SourceTree:
             counter[0] += 1
             return counter[0]
 
-        compound = (ast.If, ast.With, ast.AsyncWith, ast.Try, ast.For, ast.AsyncFor, ast.While)
+        self._branch = ()
+        compound = (ast.With, ast.AsyncWith, ast.Try, ast.For, ast.AsyncFor, ast.While)
 
         def visit(stmts, loop_env=None):
             for stmt in stmts:
@@ -273,6 +302,14 @@ class SourceTree:
                         env[stmt.target.id] = elt
                         visit(stmt.body, env)
                     visit(stmt.orelse, loop_env)
+                elif isinstance(stmt, ast.If):
+                    # the two sides of an if never both run: routes on one side cannot shadow the other's
+                    saved = self._branch
+                    test = _simple_test(stmt.test)
+                    for side, body in enumerate((stmt.body, stmt.orelse)):
+                        self._branch = saved + ((id(stmt), side, "%s:%d" % (mod.relpath, stmt.lineno), test),)
+                        visit(body, loop_env)
+                    self._branch = saved
                 elif isinstance(stmt, compound):
                     for field in ("body", "orelse", "finalbody"):
                         visit(getattr(stmt, field, None) or [], loop_env)
@@ -336,7 +373,7 @@ class SourceTree:
             mod.notes.append("%s: a route path cannot be determined statically; the route is not checked" % where)
             return
         mod.pending.append((target, order(), "route", {"path": path, "methods": methods, "name": name,
-                                                       "source": where}))
+                                                       "source": where, "branch": self._branch}))
 
     def _call_event(self, mod, call, order, loop_env):
         if not isinstance(call.func, ast.Attribute):
@@ -356,7 +393,7 @@ class SourceTree:
                                  "the included routes are listed without it" % where)
                 prefix = ""
             mod.pending.append((target, order(), "include", {"router": router_node, "prefix": prefix,
-                                                             "source": where}))
+                                                             "source": where, "branch": self._branch}))
         elif verb in ("add_api_route", "add_route"):
             path_node = call.args[0] if call.args else self._kw(call, "path")
             endpoint = call.args[1] if len(call.args) > 1 else self._kw(call, "endpoint")
@@ -382,18 +419,44 @@ class SourceTree:
                 return self.resolve_symbol(imp[1], imp[2], other, depth + 1)
         return None
 
+    def factory_for_call(self, mod, call):
+        """(module, function name) of the local or imported factory a call invokes, or (None, None)."""
+        fname = _dotted(call.func)
+        if fname in mod.factories:
+            return mod, fname
+        imp = mod.imports.get(fname or "")
+        if imp and imp[0] == "symbol":
+            other = self.find_module(imp[1], mod)
+            if other and imp[2] in other.factories:
+                return other, imp[2]
+        return None, None
+
+    @staticmethod
+    def call_bindings(fdef, call):
+        """Parameter -> constant value for a factory call (defaults, positional and keyword constants)."""
+        params = [a.arg for a in fdef.args.args]
+        out = {}
+        defaults = fdef.args.defaults
+        for name, default in zip(params[len(params) - len(defaults):], defaults):
+            if isinstance(default, ast.Constant):
+                out[name] = default.value
+        for name, arg in zip(params, call.args):
+            if isinstance(arg, ast.Constant):
+                out[name] = arg.value
+            else:
+                out.pop(name, None)
+        for kw in call.keywords:
+            if kw.arg and isinstance(kw.value, ast.Constant):
+                out[kw.arg] = kw.value.value
+            elif kw.arg:
+                out.pop(kw.arg, None)
+        return out
+
     def resolve_expr(self, mod, node):
         """The app or router object an include_router argument refers to, or None."""
         if isinstance(node, ast.Call):
-            fname = _dotted(node.func)
-            if fname in mod.factories:
-                return mod.objects.get(mod.factories[fname])
-            imp = mod.imports.get(fname or "")
-            if imp and imp[0] == "symbol":
-                other = self.find_module(imp[1], mod)
-                if other and imp[2] in other.factories:
-                    return other.objects.get(other.factories[imp[2]])
-            return None
+            other, fname = self.factory_for_call(mod, node)
+            return other.objects.get(other.factories[fname]) if other is not None else None
         key = _dotted(node)
         if key is None:
             return None
@@ -423,7 +486,13 @@ class SourceTree:
                     for t in node.targets:
                         key = _dotted(t)
                         if obj is not None and key and key not in mod.objects:
-                            mod.objects[key] = obj
+                            # every call builds a new object: same routes from the factory, plus its own
+                            clone = Obj(mod, key, obj.kind, obj.prefix, node.lineno)
+                            clone.base = obj
+                            fmod, fname = self.factory_for_call(mod, node.value)
+                            clone.bindings = self.call_bindings(fmod.factory_defs[fname], node.value)
+                            obj.is_template = True
+                            mod.objects[key] = clone
         for mod in self.modules.values():
             for target, order, kind, payload in sorted(mod.pending, key=lambda e: e[1]):
                 obj = self._obj_for_target(mod, target)
@@ -451,13 +520,19 @@ class SourceTree:
             self.notes.append("%s includes itself; the cycle is cut" % obj.ident)
             return []
         out = []
+        if obj.base is not None:
+            for r in self.expand(obj.base, stack + (obj.ident,)):
+                branch = _apply_bindings(r["branch"], obj.bindings)
+                if branch is not None:
+                    out.append(dict(r, branch=branch))
         for _modname, _order, kind, payload in obj.events:
             if kind == "route":
                 out.append({"path": obj.prefix + payload["path"], "methods": payload["methods"],
-                            "name": payload["name"], "source": payload["source"]})
+                            "name": payload["name"], "source": payload["source"], "branch": payload["branch"]})
             else:
                 for r in self.expand(payload["child"], stack + (obj.ident,)):
-                    out.append(dict(r, path=obj.prefix + payload["prefix"] + r["path"]))
+                    out.append(dict(r, path=obj.prefix + payload["prefix"] + r["path"],
+                                    branch=payload["branch"] + r["branch"]))
         return out
 
     def all_objects(self):
@@ -492,10 +567,12 @@ def discover(root, app=None, excludes=None):
                               % (app, root, found))
         selected = [target]
     else:
-        selected = list(apps)
+        selected = [a for a in apps if not a.is_template]
         included = set()
 
         def mark(o, stack=()):
+            if o.base is not None:
+                mark(o.base, stack + (o.ident,))
             for ev in o.events:
                 if ev[2] == "include" and ev[3]["child"].ident not in stack:
                     included.add(ev[3]["child"].ident)
@@ -503,7 +580,7 @@ def discover(root, app=None, excludes=None):
         for a in apps:
             mark(a)
         for o in objs:
-            if o.kind == "router" and o.ident not in included:
+            if o.kind == "router" and o.ident not in included and not o.is_template:
                 # a router nothing includes but which does include others is the top of its tree
                 if any(o.ident != p.ident and any(ev[2] == "include" and ev[3]["child"].ident == o.ident
                                                   for ev in p.events) for p in objs):

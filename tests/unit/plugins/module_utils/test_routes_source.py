@@ -77,7 +77,7 @@ def test_factory_loop_over_routers_and_nested_router_with_parameter_prefix():
         "/api/v1/homes/summary",
         "/health",
     ]
-    assert {r["app"] for r in routes} == {"src.main:application"}
+    assert {r["app"] for r in routes} == {"src.main:app"}
     assert shadowed(routes) == [
         ("/api/v1/homes/{home_id}/rooms/occupancy", "/api/v1/homes/{home_id}/rooms/{room_id}"),
         ("/api/v1/homes/summary", "/api/v1/homes/{home_id}"),
@@ -249,3 +249,63 @@ def test_missing_path_and_empty_tree(tmp_path):
         _routes_source.discover(str(tmp_path / "nope"))
     with pytest.raises(SourceError, match="no Python files"):
         _routes_source.discover(str(tmp_path))
+
+
+def test_the_two_sides_of_an_if_do_not_shadow_each_other(tmp_path):
+    root = tree(tmp_path, {"app.py": """
+        import os
+        from fastapi import APIRouter, FastAPI
+        router = APIRouter(prefix="/api/v1/synergies")
+        if os.environ.get("RELEASE") == "routebug":
+            router.add_api_route("/{synergy_id}", lambda synergy_id: {}, methods=["GET"])
+            router.add_api_route("/stats", lambda: {}, methods=["GET"])
+        else:
+            router.add_api_route("/stats", lambda: {}, methods=["GET"])
+            router.add_api_route("/{synergy_id}", lambda synergy_id: {}, methods=["GET"])
+        app = FastAPI()
+        app.include_router(router)
+    """})
+    routes, _ = _routes_source.discover(root)
+    found = _routes.analyse(routes)["shadowed"]
+    # only the buggy side is reported, with the condition it depends on
+    assert [(s["path"], s["index"], s["shadowed_by_index"]) for s in found] == [("/api/v1/synergies/stats", 1, 0)]
+    assert found[0]["conditions"] == ["first branch of the if at app.py:5"]
+
+
+def test_each_factory_call_builds_its_own_app_and_constant_flags_are_honoured(tmp_path):
+    root = tree(tmp_path, {
+        "common.py": """
+            from fastapi import FastAPI
+
+            def make_app(name, health=True):
+                app = FastAPI(title=name)
+                if health:
+                    @app.get("/health")
+                    def get_health():
+                        return {}
+                return app
+        """,
+        "one.py": """
+            from common import make_app
+            app = make_app("one", health=False)
+
+            @app.get("/health")
+            def own_health():
+                return {}
+        """,
+        "two.py": """
+            from common import make_app
+            app = make_app("two")
+
+            @app.get("/items/{item_id}")
+            def item(item_id: str):
+                return {}
+        """,
+    })
+    routes, _ = _routes_source.discover(root)
+    by_app = {}
+    for r in routes:
+        by_app.setdefault(r["app"], []).append((r["path"], r["name"]))
+    assert by_app == {"one:app": [("/health", "own_health")],
+                      "two:app": [("/health", "get_health"), ("/items/{item_id}", "item")]}
+    assert _routes.analyse(routes)["ok"] is True
