@@ -122,41 +122,83 @@ def read_env_file(path, lookup=None):
 
 # --- interpolation --------------------------------------------------------------------------
 
-_VAR = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}|(?P<named>[A-Za-z_][A-Za-z0-9_]*))")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?$", re.S)
+
+
+def _closing_brace(text, start):
+    """Index of the } closing the ${ that ends at start (nested ${...} allowed), or -1."""
+    depth = 1
+    i = start
+    while i < len(text):
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
 
 
 def interpolate(value, env, missing=None):
-    """Compose-style ${VAR} interpolation of one string. Names of unset required variables
-    (${VAR:?msg}) go into the `missing` list when one is given."""
+    """Compose-style ${VAR} interpolation of one string (defaults may nest). Names of unset
+    required variables (${VAR:?msg}) go into the `missing` list when one is given."""
     if not isinstance(value, str) or "$" not in value:
         return value
+    out = []
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c != "$" or i + 1 >= len(value):
+            out.append(c)
+            i += 1
+            continue
+        nxt = value[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+            continue
+        if nxt == "{":
+            end = _closing_brace(value, i + 2)
+            m = _BRACED.match(value[i + 2:end]) if end >= 0 else None
+            if not m:
+                out.append(c)
+                i += 1
+                continue
+            out.append(_substitute(m.group("name"), m.group("op"), m.group("arg") or "", env, missing))
+            i = end + 1
+            continue
+        m = _NAME.match(value, i + 1)
+        if m:
+            val = env.get(m.group(0))
+            out.append(val if val is not None else "")
+            i = m.end()
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
-    def repl(m):
-        if m.group("escaped"):
-            return "$"
-        name = m.group("braced") or m.group("named")
-        op = m.group("op")
-        arg = m.group("arg") or ""
-        val = env.get(name)
-        if op is None:
-            return val if val is not None else ""
-        if op == ":-":
-            return val if val else interpolate(arg, env, missing)
-        if op == "-":
-            return val if val is not None else interpolate(arg, env, missing)
-        if op in (":?", "?"):
-            if (op == ":?" and not val) or (op == "?" and val is None):
-                if missing is not None:
-                    missing.append(name)
-                return ""
-            return val
-        if op == ":+":
-            return interpolate(arg, env, missing) if val else ""
-        if op == "+":
-            return interpolate(arg, env, missing) if val is not None else ""
-        return val or ""
 
-    return _VAR.sub(repl, value)
+def _substitute(name, op, arg, env, missing):
+    val = env.get(name)
+    if op is None:
+        return val if val is not None else ""
+    if op == ":-":
+        return val if val else interpolate(arg, env, missing)
+    if op == "-":
+        return val if val is not None else interpolate(arg, env, missing)
+    if op in (":?", "?"):
+        if (op == ":?" and not val) or (op == "?" and val is None):
+            if missing is not None:
+                missing.append(name)
+            return ""
+        return val
+    if op == ":+":
+        return interpolate(arg, env, missing) if val else ""
+    return interpolate(arg, env, missing) if val is not None else ""
 
 
 def interpolate_tree(node, env, missing=None):

@@ -1,0 +1,94 @@
+"""The preflight_check module's own layer: arguments, fail_on_failure, check mode, no secrets."""
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.homeiq.deploy.plugins.modules import preflight_check
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+@pytest.fixture
+def module_calls(monkeypatch):
+    def exit_json(self, **kw):
+        raise Exit(kw)
+
+    def fail_json(self, **kw):
+        raise Fail(kw)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services:\n  api:\n    image: x\n")
+    (tmp_path / ".env").write_text("API_TOKEN=changeme\n")
+    return tmp_path
+
+
+def run(args):
+    with patch_module_args(args):
+        preflight_check.main()
+
+
+def test_bad_input_is_one_line(module_calls, project):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(project), "warn": ["nonsense"]})
+    msg = info.value.args[0]["msg"]
+    assert msg.startswith("unknown check 'nonsense' in warn") and "\n" not in msg
+
+
+def test_missing_project_src_is_one_line(module_calls, tmp_path):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(tmp_path / "absent")})
+    assert "does not exist or is not a folder" in info.value.args[0]["msg"]
+
+
+def test_gate_without_command_is_rejected_by_the_argument_spec(module_calls, project):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(project), "gates": [{"name": "x"}]})
+    assert "command" in info.value.args[0]["msg"]
+
+
+def test_failure_fails_the_task_with_the_whole_summary(module_calls, project):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(project), "only": ["tokens"]})
+    res = info.value.args[0]
+    assert res["changed"] is False and res["failed_checks"] == ["tokens"]
+    assert res["msg"].startswith("preflight: 1 of 1 checks failed (tokens)")
+    assert res["summary"][0].startswith("FAIL  tokens: API_TOKEN is a known default")
+
+
+def test_fail_on_failure_false_reports_only(module_calls, project):
+    with pytest.raises(Exit) as info:
+        run({"project_src": str(project), "only": ["tokens"], "fail_on_failure": False})
+    assert info.value.args[0]["failed_checks"] == ["tokens"]
+
+
+def test_check_mode_runs_the_checks(module_calls, project):
+    with pytest.raises(Exit) as info:
+        run({"project_src": str(project), "only": ["gates"], "_ansible_check_mode": True,
+             "gates": [{"name": "unit", "command": "echo ran-in-check-mode"}]})
+    res = info.value.args[0]
+    assert res["changed"] is False and res["checks"][0]["check"] == "gate:unit"
+    assert res["checks"][0]["details"] == ["ran-in-check-mode"]
+
+
+def test_token_options_never_come_back(module_calls, project):
+    token = "tok-Q8m2Lx7RtZ9pW4vN6bK1"
+    with pytest.raises(Exit) as info:
+        run({"project_src": str(project), "only": ["home_assistant", "influxdb"], "fail_on_failure": False,
+             "home_assistant_url": "http://127.0.0.1:9", "home_assistant_token": token,
+             "influxdb_url": "http://127.0.0.1:9", "influxdb_token": token, "http_timeout": 2})
+    res = info.value.args[0]
+    assert token not in repr(res)
+    assert {c["check"] for c in res["checks"]} == {"home_assistant", "influxdb"}
