@@ -24,6 +24,8 @@ DEPLOYMENT_LABEL = "io.homeiq.deployment-id"
 CONFIG_LABEL = "io.homeiq.config-hash"
 IMAGE_ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 DEPLOYMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Only tags that sort in deployment order are ever pruned: deploy-YYYYMMDD-HHMMSS[-suffix].
+PRUNABLE_TAG_RE = re.compile(r"^deploy-\d{8}-\d{6}(-[a-z0-9]+)?$")
 
 
 class DeployError(Exception):
@@ -60,10 +62,17 @@ def validate_params(p):
     if p.get("deployment_id") and not DEPLOYMENT_ID_RE.match(p["deployment_id"]):
         raise DeployError(f"deployment_id {p['deployment_id']!r} is not usable as an image tag: use letters, digits, '.', '_' and '-'")
     restore = p.get("restore_images") or {}
-    if p["state"] == "restored" and not restore:
-        raise DeployError("state=restored needs restore_images: a dict of service -> image ID to bring back")
-    if restore and p["state"] != "restored":
-        raise DeployError("restore_images is only used with state=restored")
+    tag = p.get("restore_tag")
+    if p["state"] == "restored" and not (restore or tag):
+        raise DeployError("state=restored needs restore_images (service -> image ID) or restore_tag (a deployment's tag)")
+    if restore and tag:
+        raise DeployError("give restore_images or restore_tag, not both")
+    if (restore or tag) and p["state"] != "restored":
+        raise DeployError("restore_images and restore_tag are only used with state=restored")
+    if tag and not DEPLOYMENT_ID_RE.match(tag):
+        raise DeployError(f"restore_tag {tag!r} is not an image tag: use letters, digits, '.', '_' and '-'")
+    if p.get("keep_deployments") is not None and p["keep_deployments"] < 1:
+        raise DeployError("keep_deployments must be 1 or more: the running deployment is always kept")
     for svc, image_id in restore.items():
         if not isinstance(image_id, str) or not IMAGE_ID_RE.match(image_id):
             raise DeployError(f"restore_images[{svc}] = {image_id!r} is not a full image ID: give sha256:<64 hex> as compose_deploy returns them")
@@ -270,7 +279,9 @@ class Deployment:
             raise DeployError("unknown service%s %s: the project defines %s" % (
                 "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(services_cfg))))
         selected = wanted or list(services_cfg)
-        restore = p.get("restore_images") or {}
+        restore = dict(p.get("restore_images") or {})
+        if p.get("restore_tag"):
+            restore = self._images_tagged(p["restore_tag"], services_cfg, wanted)
         if p["state"] == "restored":
             unknown = sorted(set(restore) - set(services_cfg))
             if unknown:
@@ -328,6 +339,33 @@ class Deployment:
             if running and self.engine.image_id(refs[svc]) != running:
                 self.engine.tag(running, *split_ref(refs[svc]))
 
+    def _images_tagged(self, tag, services_cfg, wanted):
+        """service -> image ID of `<service image>:<tag>`; every service must have one."""
+        found, missing = {}, []
+        for svc in wanted or list(services_cfg):
+            repo = split_ref(image_ref(self.project, svc, services_cfg[svc]))[0]
+            image_id = self.engine.image_id(f"{repo}:{tag}")
+            if image_id:
+                found[svc] = image_id
+            else:
+                missing.append(f"{repo}:{tag}")
+        if missing:
+            raise DeployError("cannot restore tag %s: no image %s on this host; nothing was changed. "
+                              "`docker image ls` lists the tags that exist" % (tag, ", ".join(missing)))
+        return found
+
+    def _prune(self, refs, keep):
+        """Untags the deployment tags beyond the newest `keep` of each service's image. The engine
+        deletes an image only when its last tag goes and no container uses it, and the running
+        image always keeps the service's own tag."""
+        for svc, ref in sorted(refs.items()):
+            repo = split_ref(ref)[0]
+            tags = sorted((t for t in self.engine.repository_tags(repo) if PRUNABLE_TAG_RE.match(t)), reverse=True)
+            for tag in tags[keep:]:
+                if not self.check_mode:
+                    self.engine.untag(f"{repo}:{tag}")
+                self.actions.append({"what": "untag", "service": svc, "image": f"{repo}:{tag}"})
+
     def _converge(self, selected, services_cfg, restore):
         p = self.p
         before = self.observe()
@@ -359,7 +397,7 @@ class Deployment:
                 except ComposeError as exc:
                     self._retag_running(before, refs, to_build)
                     raise self._fail(f"build failed, nothing was deployed and the running stack is untouched: {exc}",
-                                     before)
+                                     before, stack_changed=False)
             for svc in selected:
                 current = self.engine.image_id(refs[svc])
                 if svc in to_build and self.check_mode:
@@ -406,7 +444,8 @@ class Deployment:
                 bad = sorted(s for s in selected if s in after and (after[s]["state"] != "running" or after[s]["health"] == "unhealthy"))
                 raise self._fail("`docker compose up` failed%s: %s" % (
                     " (not running or unhealthy: %s)" % ", ".join(bad) if bad else "", exc), before,
-                    current_images={s: c["image_id"] for s, c in after.items()}, failed_services=bad)
+                    current_images={s: c["image_id"] for s, c in after.items()}, failed_services=bad,
+                    stack_changed=after != before)
             after = self.observe()
             for svc in changing:
                 ref_repo = split_ref(refs[svc])[0]
@@ -416,6 +455,9 @@ class Deployment:
                     self.actions.append({"what": "tag", "service": svc, "image": f"{ref_repo}:{self.deployment_id}",
                                          "image_id": image_id})
         predicted = _predict(before, plan, targets, self.deployment_id) if self.check_mode else after
+        if p.get("keep_deployments"):
+            self._prune({s: refs[s] for s in selected}, p["keep_deployments"])
+            changed = changed or any(a["what"] == "untag" for a in self.actions)
 
         services = []
         for svc in selected:

@@ -66,24 +66,23 @@ class Engine:
         if not ok:
             raise EngineError(f"tagging {image_id} as {repository}:{tag} failed")
 
-    def image_tags(self, image_id):
+    def repository_tags(self, repository):
+        """Every tag of `repository` on this engine."""
         try:
-            return list(self.client.images.get(image_id).tags)
-        except docker_errors.NotFound:
-            return []
-
-    def images_with_tag(self, tag):
-        """Full IDs and repositories of every image carrying `tag` (any repository)."""
-        found = {}
-        try:
-            for img in self.client.images.list():
-                for ref in img.tags:
-                    repo, _, t = ref.rpartition(":")
-                    if t == tag:
-                        found[repo] = img.id
+            images = self.client.images.list(name=repository)
         except Exception as exc:
             raise _unreachable(exc)
-        return found
+        return sorted({ref.rpartition(":")[2] for img in images for ref in img.tags if ref.rpartition(":")[0] == repository})
+
+    def untag(self, ref):
+        """Removes one tag; the engine deletes the image only when no tag and no container is left."""
+        try:
+            self.client.images.remove(ref, noprune=False)
+        except docker_errors.NotFound:
+            pass
+        except docker_errors.APIError as exc:
+            if exc.status_code != 409:       # in use by a stopped container: keep it
+                raise EngineError(f"removing {ref} failed: {exc.explanation or exc}")
 
     def container(self, container_id):
         """State of one container: image ID, labels, state and health, exactly as the engine has them."""

@@ -96,6 +96,18 @@ options:
       - With O(state=restored), a dict of service name to full image ID (C(sha256:...)), as returned in
         O(previous_images) or recorded in the ledger. Every image must still exist; otherwise nothing is changed.
     type: dict
+  restore_tag:
+    description:
+      - With O(state=restored), bring every service (or those in O(services)) back onto the image tagged
+        C(<service image>:<restore_tag>), such as a deployment id. Every tag must exist; otherwise nothing is changed.
+      - Mutually exclusive with O(restore_images).
+    type: str
+  keep_deployments:
+    description:
+      - After the run, keep the deployment tags (C(deploy-YYYYMMDD-HHMMSS)) of the newest N deployments of each
+        service's image and remove older ones. An image left without tags is deleted by the engine unless a
+        container uses it. Images of running containers are always kept. Unset keeps everything.
+    type: int
   lock:
     description: Hold the per-project lock for the run.
     type: bool
@@ -216,6 +228,15 @@ actions:
   returned: always
   type: list
   elements: dict
+stack_changed:
+  description: On failure, whether any container had been changed before the run stopped (false after a failed build).
+  returned: failed
+  type: bool
+failed_services:
+  description: On a failed C(up), the services not running or unhealthy.
+  returned: failed
+  type: list
+  elements: str
 lock_taken_over:
   description: The holder of a stale lock this run took over, and why.
   returned: when a stale lock was taken over
@@ -245,12 +266,15 @@ def main():
             timeout=dict(type="int"),
             deployment_id=dict(type="str"),
             restore_images=dict(type="dict"),
+            restore_tag=dict(type="str"),
+            keep_deployments=dict(type="int"),
             lock=dict(type="bool", default=True),
             lock_timeout=dict(type="int", default=0),
             lock_stale_after=dict(type="int"),
             lock_dir=dict(type="path"),
             state_dir=dict(type="path"),
         ),
+        mutually_exclusive=[("restore_images", "restore_tag")],
         supports_check_mode=True,
     )
     try:

@@ -188,3 +188,37 @@ def test_env_file_secrets_never_appear(project, run_module):
     # the container really got it, so the test proves masking and not absence
     api = project.engine.containers.get(project.containers()["api"][0])
     assert f"API_SECRET={secret}" in api.attrs["Config"]["Env"]
+
+
+def test_restore_by_tag_and_prune_old_deployments(project, run_module):
+    run, res = run_module(project.args("a", deployment_id="deploy-20260101-000001"))
+    assert res["status"] == "ok", run.output
+    images_a = res["result"]["current_images"]
+    run, res = run_module(project.args("b", deployment_id="deploy-20260101-000002"))
+    images_b = res["result"]["current_images"]
+
+    # an unknown tag: one line, nothing changed
+    before = project.containers()
+    run, res = run_module(project.args("b", state="restored", restore_tag="deploy-20250101-000000"))
+    assert res["status"] == "failed"
+    assert "cannot restore tag deploy-20250101-000000: no image" in res["result"]["msg"]
+    assert project.containers() == before
+
+    # A's tag brings A's exact images back
+    run, res = run_module(project.args("b", state="restored", restore_tag="deploy-20260101-000001",
+                                       deployment_id="deploy-20260101-000003"))
+    assert res["status"] == "ok" and res["result"]["changed"] is True, run.output
+    assert {s: c[1] for s, c in project.containers().items()} == images_a
+
+    # keep the newest deployment only: older tags go, the running images stay
+    run, res = run_module(project.args("b", deployment_id="deploy-20260101-000004", keep_deployments=1))
+    assert res["status"] == "ok", run.output
+    tags = {t.split(":")[1] for t, _ in project.images()}
+    assert "deploy-20260101-000004" in tags
+    assert not tags & {"deploy-20260101-000001", "deploy-20260101-000002", "deploy-20260101-000003"}
+    assert {s: c[1] for s, c in project.containers().items()} == images_b
+    untagged = [a for a in res["result"]["actions"] if a["what"] == "untag"]
+    assert len(untagged) == 6
+    # A's images had no other tag and no container: the engine removed them
+    ids_left = {i for _, i in project.images()}
+    assert not set(images_a.values()) & ids_left
