@@ -108,6 +108,8 @@ def check_influxdb(url, token, org=None, bucket=None, timeout=10.0, validate_cer
     if not isinstance(health, dict):
         health = {}
     status = str(health.get("status", "")).lower()
+    if resp.status_code == 404:
+        return False, f"{shown}/health answers 404: the URL does not point at InfluxDB 2 (wrong port or path)"
     if resp.status_code != 200 or status != "pass":
         detail = str(health.get("message") or "")[:120]
         return False, (f"InfluxDB at {shown} is not healthy: /health answered HTTP {resp.status_code}"
