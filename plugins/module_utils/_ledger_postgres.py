@@ -98,8 +98,12 @@ class PostgresStore(LedgerStore):
     def _execute(self, sql, params):
         return self.conn.execute(sql, params, prepare=False)
 
-    def _table_exists(self, name):
-        return self.fetchone("SELECT to_regclass(:name) IS NOT NULL", {"name": name})[0]
+    def _tables(self):
+        # A plain catalog query (not to_regclass, which may answer from a stale cache after the
+        # advisory lock) sees tables that a concurrent migration has just committed.
+        return {r[0] for r in self.fetchall(
+            "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema()", {})}
 
     def _lock_schema(self):
         self.execute("SELECT pg_advisory_xact_lock(:ns, :key)", {"ns": _LOCK_NAMESPACE, "key": _LOCK_SCHEMA})

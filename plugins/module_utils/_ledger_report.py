@@ -107,8 +107,8 @@ def _frame(width, height, left, top, plot_h, y_max, y_label, fmt):
         y = top + plot_h - plot_h * i / 4
         parts.append('<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e8ebf0"/>' % (left, y, width - 10, y))
         parts.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, _e(fmt(value))))
-    parts.append('<text x="12" y="%d" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>'
-                 % (top + plot_h // 2 - 10, top + plot_h // 2, _e(y_label)))
+    parts.append('<text x="16" y="%d" transform="rotate(-90 16 %d)" text-anchor="middle">%s</text>'
+                 % (top + plot_h // 2, top + plot_h // 2, _e(y_label)))
     return parts
 
 
@@ -153,7 +153,8 @@ def _bars(items, y_label, empty):
     width, height, left, top, bottom = 960, 220, 92, 14, 40
     plot_w, plot_h = width - left - 10, height - top - bottom
     peak = max([i["value"] for i in items if i["value"] is not None] or [1])
-    y_max = nice_max(max(peak, 1))
+    unit = 3600 if peak >= 4 * 3600 else 60 if peak >= 240 else 1  # round grid lines in hours, minutes or seconds
+    y_max = nice_max(max(peak, 1) / unit) * unit
     slot = plot_w / len(items)
     bar = max(1.0, min(40.0, slot * 0.75))
     parts = _frame(width, height, left, top, plot_h, y_max, y_label, fmt_duration)

@@ -94,5 +94,5 @@ class SQLiteStore(LedgerStore):
     def _execute(self, sql, params):
         return self.conn.execute(sql, params)
 
-    def _table_exists(self, name):
-        return self.fetchone("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name", {"name": name}) is not None
+    def _tables(self):
+        return {r[0] for r in self.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'", {})}

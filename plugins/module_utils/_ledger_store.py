@@ -148,8 +148,9 @@ class LedgerStore:
 
     def schema_version(self):
         """Highest applied version; 0 for an empty database. Fails on a table that is not a ledger."""
-        if not self._table_exists("ledger_schema"):
-            if self._table_exists(TABLE):
+        tables = self._tables()  # one statement, so one snapshot, even beside a concurrent migration
+        if "ledger_schema" not in tables:
+            if TABLE in tables:
                 raise LedgerError(
                     "%s holds a deployments table that is not a homeiq ledger (the runbook's tracking "
                     "database?): point the ledger elsewhere and bring that history in with import_from" % self.location())
@@ -295,7 +296,8 @@ class LedgerStore:
     def _execute(self, sql, params):
         raise NotImplementedError
 
-    def _table_exists(self, name):
+    def _tables(self):
+        """Names of the tables in the ledger's schema, read in one statement."""
         raise NotImplementedError
 
     def _lock_schema(self):
