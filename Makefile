@@ -10,12 +10,12 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test env docker images sanity lint units integration molecule build-install docs-check compat clean
+.PHONY: demo test env docker images test-services sanity lint units integration molecule build-install docs-check compat clean
 
 demo: env images
 	$(BIN)/ansible-playbook deploy.yml -i inventories/local
 
-test: env images
+test: env images test-services
 	scripts/run-tests
 
 env:
@@ -27,16 +27,21 @@ docker:
 images: docker
 	scripts/build-base-image
 
+# PostgreSQL on loopback and headless Chromium for the ledger's tests (both idempotent).
+test-services:
+	scripts/ensure-postgres
+	scripts/ensure-chromium
+
 sanity: env
 	scripts/run-tests sanity
 
 lint: env
 	scripts/run-tests lint
 
-units: env
+units: env test-services
 	scripts/run-tests units
 
-integration: env images
+integration: env images test-services
 	scripts/run-tests integration
 
 molecule: env images
