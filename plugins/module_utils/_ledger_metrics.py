@@ -39,6 +39,7 @@ SELECT count(*),
        coalesce(sum(CASE WHEN status IN ('failed', 'rolled_back') THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN status = 'in_progress' THEN 1 ELSE 0 END), 0),
        coalesce(sum(CASE WHEN status <> 'in_progress' THEN finished_at_us - started_at_us ELSE 0 END), 0),
+       coalesce(sum(CASE WHEN status = 'success' AND commit_time_us IS NOT NULL THEN 1 ELSE 0 END), 0),
        (SELECT count(*) FROM deployments
          WHERE kind = 'rollback' AND started_at_us >= :start{scope}),
        (SELECT count(*) FROM deployments
@@ -50,7 +51,7 @@ SELECT count(*),
 # For each failed deployment the first success in its scope that finished after it started (an
 # index seek on deployments_recovery); then the middle one or two of the sorted recovery times.
 _RECOVERY = """
-WITH rec AS (
+WITH rec AS MATERIALIZED (
   SELECT (SELECT min(r.finished_at_us) FROM deployments r
            WHERE r.environment = f.environment AND r.project = f.project AND r.host = f.host
              AND r.status = 'success' AND r.finished_at_us > f.started_at_us) - f.started_at_us AS t
@@ -63,15 +64,14 @@ WITH rec AS (
 SELECT t, n, s FROM ranked WHERE rn = (n + 1) / 2 OR rn = (n + 2) / 2 ORDER BY rn
 """
 
+# The middle one or two lead times, walked in order on deployments_lead_time (the expression must
+# stay exactly as indexed); `n` comes from the aggregate pass.
 _LEAD = """
-WITH lt AS (
-  SELECT finished_at_us - commit_time_us AS t FROM deployments
-   WHERE kind = 'deploy' AND status = 'success' AND commit_time_us IS NOT NULL
-     AND started_at_us >= :start{scope}
-), ranked AS (
-  SELECT t, row_number() OVER (ORDER BY t) AS rn, count(*) OVER () AS n FROM lt
-)
-SELECT t, n FROM ranked WHERE rn = (n + 1) / 2 OR rn = (n + 2) / 2 ORDER BY rn
+SELECT finished_at_us - commit_time_us FROM deployments{lead_hint}
+ WHERE kind = 'deploy' AND status = 'success' AND (finished_at_us - commit_time_us) IS NOT NULL
+   AND started_at_us >= :start{scope}
+ ORDER BY finished_at_us - commit_time_us
+ LIMIT :take OFFSET :skip
 """
 
 _DAILY = """
@@ -115,8 +115,9 @@ def metrics(store, filters, now_us, window_days=30, since_us=None):
     start, days = window(now_us, window_days, since_us)
     params = dict(scope_params(filters), start=start, recent=now_us - 7 * DAY_US)
     scope = scope_sql(filters)
-    total, successful, failed, in_progress, duration_sum, rollbacks, recent = store.fetchone(
+    total, successful, failed, in_progress, duration_sum, with_commit, rollbacks, recent = store.fetchone(
         _MAIN.format(scope=scope), params)
+    with_commit = int(with_commit)
     total, successful, failed, in_progress = int(total), int(successful), int(failed), int(in_progress)
     finished = successful + failed
 
@@ -124,7 +125,10 @@ def metrics(store, filters, now_us, window_days=30, since_us=None):
     recovered = int(rows[0][1]) if rows else 0
     recovery_sum = int(rows[0][2]) if rows else 0
 
-    lead_rows = store.fetchall(_LEAD.format(scope=scope), params)
+    lead_rows = []
+    if with_commit:
+        lead_rows = store.fetchall(_LEAD.format(scope=scope, lead_hint=store.index_hint("deployments_lead_time")),
+                                   dict(params, take=2 - with_commit % 2, skip=(with_commit - 1) // 2))
 
     return {
         "total": total,
