@@ -404,7 +404,7 @@ def check_ports(ctx):
         else:
             details.append(f"{where}: free")
     if pending:
-        owners = host.socket_owners({s[3] for _, socks in pending for s in socks})
+        owners = host.socket_owners({s[3] for _where, socks in pending for s in socks})
         for where, socks in pending:
             procs = []
             for s in socks:
@@ -413,7 +413,7 @@ def check_ports(ctx):
                         procs.append((pid, comm))
             if procs:
                 who = ", ".join(f"process {comm} (pid {pid})" for pid, comm in procs)
-                if any(comm == "docker-proxy" for _, comm in procs) and containers is None:
+                if any(comm == "docker-proxy" for _pid, comm in procs) and containers is None:
                     who += ": a container publishes it"
             else:
                 who = f"a process this user cannot see (socket inode {socks[0][3]})"
@@ -605,7 +605,7 @@ def check_tokens(ctx):
             elif var:
                 if var not in env:
                     missing.append(f"{var} ({label})")
-                elif not any(n == var for n, _ in entries):
+                elif not any(n == var for n, _value in entries):
                     entries.append((var, env[var]))
             else:
                 missing.append(f"{label} ({which}_token or {which}_token_env)")
@@ -657,10 +657,11 @@ def _git_tracked(root, paths):
     if not git or not paths:
         return set()
     try:
-        proc = subprocess.run([git, "-C", root, "ls-files", "-z", "--full-name", "--"] + list(paths),
+        # plain Python without AnsibleModule: subprocess, not run_command
+        proc = subprocess.run([git, "-C", root, "ls-files", "-z", "--full-name", "--"] + list(paths),  # pylint: disable=ansible-bad-function
                               capture_output=True, timeout=30, check=False)
-        top = subprocess.run([git, "-C", root, "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                             timeout=30, check=False)
+        top = subprocess.run([git, "-C", root, "rev-parse", "--show-toplevel"],  # pylint: disable=ansible-bad-function
+                             capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return set()
     if proc.returncode != 0 or top.returncode != 0:

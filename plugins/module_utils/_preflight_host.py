@@ -187,7 +187,7 @@ def parse_version(text):
 def compose_version(docker_cli, env=None, timeout=30):
     """(version_tuple or None, raw text or error)."""
     try:
-        proc = subprocess.run([docker_cli, "compose", "version", "--short"], capture_output=True, text=True,
+        proc = subprocess.run([docker_cli, "compose", "version", "--short"], capture_output=True, text=True,  # pylint: disable=ansible-bad-function
                               env=env, timeout=timeout, check=False)
     except FileNotFoundError:
         return None, f"the docker CLI was not found ({docker_cli}): install Docker or set docker_cli"
@@ -377,7 +377,7 @@ def parse_endpoint(text):
         host = text[1:close]
         port = text[close + 2:] if text[close + 1:close + 2] == ":" else None
     else:
-        host, _, port = text.rpartition(":")
+        host, _sep, port = text.rpartition(":")
         if not host:
             host, port = port, None
     if not host or not port:
@@ -422,18 +422,18 @@ def run_gate(command, cwd, timeout, env=None, tail_lines=20):
     """
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     except OSError as exc:
         return None, time.monotonic() - started, [f"could not start: {short_error(exc)}"]
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, _err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-        out, _ = proc.communicate()
+        out, _err = proc.communicate()
         lines = (out or b"").decode("utf-8", "replace").splitlines()[-tail_lines:]
         return None, time.monotonic() - started, lines + [f"(stopped after {timeout}s)"]
     lines = (out or b"").decode("utf-8", "replace").splitlines()[-tail_lines:]

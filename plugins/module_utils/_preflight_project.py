@@ -347,7 +347,7 @@ class ComposeProject:
         if self._config is None:
             cmd = self.compose_args() + ["config", "--format", "json"]
             try:
-                proc = subprocess.run(cmd, cwd=self.project_src, env=self.process_env(), capture_output=True,
+                proc = subprocess.run(cmd, cwd=self.project_src, env=self.process_env(), capture_output=True,  # pylint: disable=ansible-bad-function
                                       text=True, timeout=self.timeout, check=False)
             except FileNotFoundError:
                 self._config = (None, f"the docker CLI ({self.docker_cli}) was not found")
@@ -615,7 +615,7 @@ def dependencies(svc):
         if vf.startswith("container:"):
             continue
         name = vf[len("service:"):] if vf.startswith("service:") else vf
-        out.append((name.split(":")[0], True, "volumes_from"))
+        out.append((name.split(":", maxsplit=1)[0], True, "volumes_from"))
     nm = svc.get("network_mode")
     if isinstance(nm, str) and nm.startswith("service:"):
         out.append((nm[len("service:"):], True, "network_mode"))

@@ -28,14 +28,17 @@ description:
   - No secret appears in the result, in C(msg) or in the summary, including messages of Compose and
     the output of gate commands, which are passed through a redactor that knows the project's secrets.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The checks only read; check mode runs them all, gate commands included.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything; C(changed) is always false.
 options:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import socket
@@ -21,13 +20,16 @@ COMPOSE = HERE / "compose"
 SECRETS_TREE = HERE / "secrets_tree"
 ALNUM = string.ascii_letters + string.digits
 
+
 def rand(n, alphabet=ALNUM):
-    return "".join(secrets.choice(alphabet) for _ in range(n))
+    return "".join(secrets.choice(alphabet) for _i in range(n))
+
 
 def fake_jwt():
     def part(obj):
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
     return ".".join([part({"alg": "HS256", "typ": "JWT"}), part({"iss": rand(32), "iat": 1700000000}), rand(43, ALNUM + "-_")])
+
 
 def planted_values():
     """Fresh fake credentials, one per marker of the secrets tree."""
@@ -45,6 +47,7 @@ def planted_values():
         "URL_PASSWORD": "Up" + rand(14),
     }
 
+
 # Where each planted secret must be reported: (file, line, rule).
 EXPECTED_FINDINGS = {
     ("app/client.py", 4, "github-token"),
@@ -57,9 +60,11 @@ EXPECTED_FINDINGS = {
     ("compose.yaml", 6, "url-credentials"),
 }
 
+
 # The secret values a person could misuse (the key's BEGIN/END lines are not secret).
 SECRET_KEYS = ("GITHUB_TOKEN", "DB_PASSWORD", "YAML_PASSWORD", "AWS_KEY_ID", "KEY_LINE_1", "KEY_LINE_2",
                "HA_JWT", "SLACK_TOKEN", "URL_PASSWORD")
+
 
 def materialize_secrets_tree(dst, values=None):
     """Copies the planted tree to dst with fresh values; returns the values."""
@@ -78,10 +83,12 @@ def materialize_secrets_tree(dst, values=None):
         target.write_text(text)
     return values
 
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
 
 @contextlib.contextmanager
 def tmpfs(size="32m"):
@@ -93,6 +100,7 @@ def tmpfs(size="32m"):
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
         shutil.rmtree(path, ignore_errors=True)
+
 
 @contextlib.contextmanager
 def port_holder(port, host="127.0.0.1"):
@@ -109,6 +117,7 @@ def port_holder(port, host="127.0.0.1"):
         proc.kill()
         proc.wait(10)
 
+
 @contextlib.contextmanager
 def compose_up(src, env_file, name=None):
     """`docker compose up -d` of a fixture project under a unique name; always brought down."""
@@ -118,7 +127,8 @@ def compose_up(src, env_file, name=None):
         subprocess.run(base + ["up", "-d", "--quiet-pull"], check=True, capture_output=True, timeout=120)
         yield name
     finally:
-        subprocess.run(base + ["down", "--remove-orphans", "--timeout", "1"], capture_output=True, timeout=120)
+        subprocess.run(base + ["down", "--remove-orphans", "--timeout", "1"], capture_output=True, timeout=120, check=False)
+
 
 def load_root_conftest():
     """The repository's tests/conftest.py (run_playbook, REPO) under a name of its own."""
@@ -133,16 +143,18 @@ def load_root_conftest():
     spec.loader.exec_module(module)
     return module
 
+
 def write_env(path, values):
     Path(path).write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     return str(path)
+
 
 def local_inventory(path):
     """An inventory with localhost only, run with the controller's Python."""
     Path(path).write_text("localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n")
     return str(path)
 
+
 def secret_values_in(text, values):
     """The names of the values that appear in text (the tests want none)."""
     return sorted(k for k, v in values.items() if v and v in text)
-

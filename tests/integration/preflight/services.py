@@ -35,7 +35,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _auth(self, scheme):
-        got_scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+        got_scheme, _sep, value = self.headers.get("Authorization", "").partition(" ")
         self.server.seen_auth.append(self.headers.get("Authorization", ""))
         return got_scheme == scheme and hmac.compare_digest(value.strip().encode(), self.server.token.encode())
 

@@ -10,22 +10,26 @@ from ansible_collections.homeiq.deploy.plugins.module_utils import _preflight_ho
 
 # Captured from a Linux host: a listener on 127.0.0.1:8086, one on 0.0.0.0:22, an established
 # connection (not a listener), and in tcp6 a listener on [::]:3000 and on ::ffff:127.0.0.1:9000.
-PROC_TCP = """\
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F96 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41231 1 0000000000000000 100 0 0 10 0
-   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1234 1 0000000000000000 100 0 0 10 0
-   2: 0100007F:1F96 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 51515 1 0000000000000000 20 4 30 10 -1
-"""
-PROC_TCP6 = """\
-  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:0BB8 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
-   1: 0000000000000000FFFF00000100007F:2328 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 778 1 0000000000000000 100 0 0 10 0
-   2: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 779 1 0000000000000000 100 0 0 10 0
-"""
-PROC_UDP = """\
-   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
-  100: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000   104        0 909 2 0000000000000000 0
-"""
+TAIL = "00000000:00000000 00:00000000 00000000     0        0 {inode} 1 0000000000000000 100 0 0 10 0"
+
+
+def table(*rows):
+    """A /proc/net table: a header, then (local, remote, state, inode) rows as the kernel prints them."""
+    lines = ["  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"]
+    for i, (local, remote, state, inode) in enumerate(rows):
+        lines.append(f"{i:4}: {local} {remote} {state} " + TAIL.format(inode=inode))
+    return "\n".join(lines) + "\n"
+
+
+V6_ANY = "0" * 32
+# Captured shapes from a Linux host: a listener on 127.0.0.1:8086, one on 0.0.0.0:22, an established
+# connection (not a listener); in tcp6 listeners on [::]:3000, ::ffff:127.0.0.1:9000 and [::1]:80.
+PROC_TCP = table(("0100007F:1F96", "00000000:0000", "0A", 41231), ("00000000:0016", "00000000:0000", "0A", 1234),
+                 ("0100007F:1F96", "0100007F:D2F0", "01", 51515))
+PROC_TCP6 = table((V6_ANY + ":0BB8", V6_ANY + ":0000", "0A", 777),
+                  ("0000000000000000FFFF00000100007F:2328", V6_ANY + ":0000", "0A", 778),
+                  ("00000000000000000000000001000000:0050", V6_ANY + ":0000", "0A", 779))
+PROC_UDP = table(("00000000:14E9", "00000000:0000", "07", 909))
 
 
 def test_parse_proc_net_keeps_listeners_only():
@@ -53,15 +57,16 @@ def test_read_listeners_sees_a_real_socket():
 ])
 def test_addresses_overlap(a, b, overlap):
     assert host.addresses_overlap(a, b) is overlap
-    assert host.addresses_overlap(b, a) is overlap
+    assert host.addresses_overlap(b, a) is overlap  # pylint: disable=arguments-out-of-order
 
 
 def test_container_port_holders():
     containers = [
         {"Names": ["/demo-influxdb-1"], "Labels": {"com.docker.compose.project": "demo"},
          "Ports": [{"IP": "127.0.0.1", "PrivatePort": 8086, "PublicPort": 8086, "Type": "tcp"}]},
-        {"Names": ["/loose"], "Labels": {}, "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 3000, "Type": "tcp"},
-                                                        {"IP": "::", "PrivatePort": 80, "PublicPort": 3000, "Type": "tcp"}]},
+        {"Names": ["/loose"], "Labels": {}, "Ports": [
+            {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 3000, "Type": "tcp"},
+            {"IP": "::", "PrivatePort": 80, "PublicPort": 3000, "Type": "tcp"}]},
         {"Names": ["/unpublished"], "Labels": {}, "Ports": [{"PrivatePort": 80, "Type": "tcp"}]},
     ]
     assert host.container_port_holders(containers, 8086, "tcp", "127.0.0.1") == [("demo-influxdb-1", "demo")]

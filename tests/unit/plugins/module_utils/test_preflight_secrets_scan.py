@@ -12,7 +12,7 @@ ALNUM = string.ascii_letters + string.digits
 
 
 def rand(n, alphabet=ALNUM):
-    return "".join(secrets.choice(alphabet) for _ in range(n))
+    return "".join(secrets.choice(alphabet) for _i in range(n))
 
 
 @pytest.mark.parametrize("value, reason", [
@@ -99,7 +99,7 @@ def test_each_token_format_is_found_and_masked():
 
 
 def test_private_key_block_is_one_finding_fingerprinted_by_its_body():
-    body = [rand(64, ALNUM + "+/") for _ in range(3)]
+    body = [rand(64, ALNUM + "+/") for _i in range(3)]
     text = "\n".join(["-----BEGIN OPENSSH " + "PRIVATE KEY-----", *body, "-----END OPENSSH " + "PRIVATE KEY-----"])
     findings = scan.scan_text(text, "id_ed25519")
     assert [(f.line, f.rule) for f in findings] == [(1, "private-key (openssh)")]
