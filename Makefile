@@ -53,7 +53,7 @@ build-install: env
 docs-check: env
 	scripts/run-tests docs
 
-compat:
+compat: env
 	scripts/run-tests compat
 
 clean:
