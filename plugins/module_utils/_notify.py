@@ -723,6 +723,10 @@ def plan(params, environ=None):
     )
 
 
+def _given(value, default):
+    return default if value is None else value
+
+
 def emails_for(status, always=False):
     return always or status in FAILURE_STATUSES
 
@@ -732,17 +736,17 @@ def default_sender():
 
 
 def run(params, check_mode=False, environ=None, now=None, sleep=time.sleep):
-    """Sends the event to every configured channel. Returns the module result (without
-    `changed`'s warnings): `notifications`, `sent`, `failed_channels` (not `failed`:
+    """Sends the event to every configured channel. Returns the module result (its warnings
+    come from warnings_for): `notifications`, `sent`, `failed_channels` (not `failed`:
     Ansible reads that key as the task's own failure), `would_send`, `title`, `changed`.
     Raises NotifyInputError for bad input only."""
     event = build_event(params.get("event"), repository=params.get("repository"),
                         workflow_run_id=params.get("workflow_run_id"), workflow_url=params.get("workflow_url"),
                         commit_url=params.get("commit_url"), now=now)
     setup = plan(params, environ)
-    timeout = float(params.get("timeout") or 10)
-    retries = int(params.get("retries") if params.get("retries") is not None else 1)
-    retry_delay = float(params.get("retry_delay") if params.get("retry_delay") is not None else 1)
+    timeout = float(_given(params.get("timeout"), 10))
+    retries = int(_given(params.get("retries"), 1))
+    retry_delay = float(_given(params.get("retry_delay"), 1))
     validate_certs = bool(params.get("validate_certs", True))
     if timeout <= 0:
         raise NotifyInputError("timeout must be more than 0 seconds")
