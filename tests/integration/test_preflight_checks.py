@@ -69,6 +69,13 @@ def build_cases(w):
             "required_env_vars": ["PF_API_TOKEN", "APP_MODE"], "home_assistant_url": ha.url,
             "home_assistant_token": w["ha_token"], "influxdb_url": influx.url, "influxdb_token": w["influx_token"],
             "influxdb_org": "homeiq", "influxdb_bucket": "home_assistant_events"}
+    # Failing options that do not disturb each other share a task too: one run, many failures.
+    bad = {"project_src": GOOD, "compose_min_version": "99.1.0", "network_timeout": 3,
+           "network_hosts": ["ha.nonexistent.invalid:8123", f"127.0.0.1:{closed}", ha.url],
+           "home_assistant_url": ha.url, "home_assistant_token": w["ha_wrong"],
+           "influxdb_url": influx.url, "influxdb_token": w["influx_wrong"], "gates": [gate_fail]}
+    down = {"project_src": GOOD, "home_assistant_url": f"http://127.0.0.1:{closed}", "home_assistant_token": w["ha_token"],
+            "influxdb_url": f"http://127.0.0.1:{closed}", "influxdb_token": w["influx_token"]}
     C = Case
     return [
         # environment ---------------------------------------------------------------------
@@ -83,7 +90,7 @@ def build_cases(w):
         C("engine_access-fail-no-socket", "engine_access", "fail", {"project_src": GOOD, "docker_host": no_sock},
           [f"no engine socket at {t}/no-engine.sock: the engine is not running"]),
         C("compose_version-pass", "compose_version", "pass", good, ["Compose 2.", "(>= 2.21.0)"]),
-        C("compose_version-fail-too-old", "compose_version", "fail", {"project_src": GOOD, "compose_min_version": "99.1.0"},
+        C("compose_version-fail-too-old", "compose_version", "fail", bad,
           ["is older than the minimum 99.1.0: upgrade the Compose v2 plugin"]),
         C("compose_version-fail-no-cli", "compose_version", "fail", {"project_src": GOOD, "docker_cli": f"{t}/bin/docker"},
           [f"the docker CLI was not found ({t}/bin/docker)"]),
@@ -98,10 +105,8 @@ def build_cases(w):
           ["all 3 hosts resolve and accept connections"]),
         C("network-pass-derived-from-urls", "network", "pass", good,
           ["all 2 hosts"], details=[f"Home Assistant: 127.0.0.1:{ha.port} accepts", f"InfluxDB: 127.0.0.1:{influx.port} accepts"]),
-        C("network-fail", "network", "fail",
-          {"project_src": GOOD, "network_hosts": ["ha.nonexistent.invalid:8123", f"127.0.0.1:{closed}", ha.url],
-           "network_timeout": 3},
-          ["2 of 3 hosts not reachable within 3s", "ha.nonexistent.invalid does not resolve",
+        C("network-fail", "network", "fail", bad,
+          ["2 of 5 hosts not reachable within 3s", "ha.nonexistent.invalid does not resolve",
            f"127.0.0.1:{closed} does not accept connections (connection refused)"]),
         C("env_files-pass", "env_files", "pass", good,
           ["2 env files present and readable", "good.env", "app.env"], details=["app.env (env_file of api): present"]),
@@ -172,20 +177,17 @@ def build_cases(w):
         C("home_assistant-pass-token-from-env-file", "home_assistant", "pass",
           {"project_src": GOOD, "env_files": [w["ha_env"]], "home_assistant_url": ha.url + "/",
            "home_assistant_token_env": "PF_HA_TOKEN"}, ["accepts the token"]),
-        C("home_assistant-fail-wrong-token", "home_assistant", "fail",
-          {"project_src": GOOD, "home_assistant_url": ha.url, "home_assistant_token": w["ha_wrong"]},
+        C("home_assistant-fail-wrong-token", "home_assistant", "fail", bad,
           [f"Home Assistant at {ha.url} answers but rejects the token (401)", "not the host",
            "create a new long-lived access token"]),
-        C("home_assistant-fail-host-down", "home_assistant", "fail",
-          {"project_src": GOOD, "home_assistant_url": f"http://127.0.0.1:{closed}", "home_assistant_token": w["ha_token"]},
+        C("home_assistant-fail-host-down", "home_assistant", "fail", down,
           [f"Home Assistant at http://127.0.0.1:{closed} cannot be reached: connection refused"]),
         C("home_assistant-fail-name-does-not-resolve", "home_assistant", "fail",
           {"project_src": GOOD, "home_assistant_url": "http://ha.nonexistent.invalid:8123",
            "home_assistant_token": w["ha_token"]}, ["cannot be reached: the host name does not resolve"]),
         C("influxdb-pass", "influxdb", "pass", good,
           [f"InfluxDB v2.7.10 at {influx.url} is healthy and the token reads bucket 'home_assistant_events'"]),
-        C("influxdb-fail-wrong-token", "influxdb", "fail",
-          {"project_src": GOOD, "influxdb_url": influx.url, "influxdb_token": w["influx_wrong"]},
+        C("influxdb-fail-wrong-token", "influxdb", "fail", bad,
           ["is healthy, but it rejects the token (401): the token is wrong or revoked, not the host"]),
         C("influxdb-fail-unhealthy", "influxdb", "fail",
           {"project_src": GOOD, "influxdb_url": influx_down.url, "influxdb_token": w["influx_token"]},
@@ -193,8 +195,7 @@ def build_cases(w):
         C("influxdb-fail-missing-bucket", "influxdb", "fail",
           {"project_src": GOOD, "influxdb_url": influx.url, "influxdb_token": w["influx_token"], "influxdb_bucket": "nope"},
           ["accepts the token, but bucket 'nope' is not found or not readable with it"]),
-        C("influxdb-fail-host-down", "influxdb", "fail",
-          {"project_src": GOOD, "influxdb_url": f"http://127.0.0.1:{closed}", "influxdb_token": w["influx_token"]},
+        C("influxdb-fail-host-down", "influxdb", "fail", down,
           ["cannot be reached: connection refused"]),
         # security ------------------------------------------------------------------------
         C("secret_scan-fail", "secret_scan", "fail", {"project_src": str(w["tree"])},
@@ -207,7 +208,7 @@ def build_cases(w):
         C("gates-pass", "gate:unit_tests", "pass",
           {"project_src": GOOD, "gates": [{"name": "unit_tests", "command": "python3 -c 'print(\"12 passed\")'"}]},
           ["passed (exit 0 after"], details=["12 passed"]),
-        C("gates-fail", "gate:security_tests", "fail", {"project_src": GOOD, "gates": [gate_fail]},
+        C("gates-fail", "gate:security_tests", "fail", bad,
           ["failed (exit 3 after", "FAILED tests/test_auth_security.py::test_token"]),
         C("gates-fail-check-mode", "gate:security_tests", "fail", {"project_src": GOOD, "gates": [gate_fail]},
           ["failed (exit 3 after"], check_mode=True),
@@ -249,9 +250,13 @@ def _plain(value):
     return value
 
 
-def _playbook(cases):
+WORKERS = 3  # inventory hosts (all this machine) that run the cases side by side
+
+
+def _playbook(cases, folder):
     """One task per distinct set of options: cases that differ only in their check share a task
-    (its `only` lists their checks). Returns (plays, {case id: task name})."""
+    (its `only` lists their checks). The tasks are dealt to WORKERS hosts, each running its own
+    task file under the free strategy. Returns (plays, {case id: (host, task name)})."""
     groups = {}
     order = []
     for case in cases:
@@ -260,12 +265,13 @@ def _playbook(cases):
             groups[key] = []
             order.append(key)
         groups[key].append(case)
-    tasks = []
-    names = {}
-    for key in order:
+    files = [[] for _i in range(WORKERS)]
+    where = {}
+    for i, key in enumerate(order):
         members = groups[key]
         first = members[0]
-        tasks.extend(first.before)
+        host = i % WORKERS
+        files[host].extend(first.before)
         only = sorted({("gates" if c.check.startswith("gate:") else c.check) for c in members})
         args = _plain(first.args)
         args.update({"only": only, "fail_on_failure": False})
@@ -274,10 +280,15 @@ def _playbook(cases):
         if first.check_mode:
             task["check_mode"] = True
         task.update(first.task)
-        tasks.append(task)
+        files[host].append(task)
         for c in members:
-            names[c.id] = name
-    return [{"name": "Preflight cases", "hosts": "localhost", "gather_facts": False, "tasks": tasks}], names
+            where[c.id] = (f"worker{host}", name)
+    for host, tasks in enumerate(files):
+        (Path(folder) / f"cases-worker{host}.yml").write_text(yaml.safe_dump(tasks, sort_keys=False))
+    plays = [{"name": "Preflight cases", "hosts": "all", "gather_facts": False, "strategy": "ansible.builtin.free",
+              "tasks": [{"name": "Run this worker's cases",
+                         "ansible.builtin.include_tasks": str(Path(folder) / "cases-{{ inventory_hostname }}.yml")}]}]
+    return plays, where
 
 
 @pytest.fixture(scope="module")
@@ -318,14 +329,19 @@ def world(tmp_path_factory):
         w["own_name"] = stack.enter_context(h.compose_up(GOOD, w["own_env"]))
 
         cases = build_cases(w)
-        plays, w["task_of"] = _playbook(cases)
+        plays, w["task_of"] = _playbook(cases, t)
         book = t / "cases.yml"
         book.write_text(yaml.safe_dump(plays, sort_keys=False))
-        inventory = h.local_inventory(t / "inventory.ini")
+        inventory = h.local_inventory(t / "inventory.yml", [f"worker{i}" for i in range(WORKERS)])
         run = ROOT.run_playbook(book, t, inventory=inventory, env={"ANSIBLE_INJECT_INVOCATION": "1"}, timeout=600)
         w["run"] = run
         w["cases"] = {c.id: c for c in cases}
         yield w
+
+
+def task(world, case_id):
+    host, name = world["task_of"][case_id]
+    return world["run"].task(name, host=host)
 
 
 def test_case_list_is_complete(world):
@@ -336,7 +352,7 @@ def test_case_list_is_complete(world):
 @pytest.mark.parametrize("case_id", CASE_IDS)
 def test_check(world, case_id):
     case = world["cases"][case_id]
-    rec = world["run"].task(world["task_of"][case_id])
+    rec = world["run"].task(world["task_of"][case_id][1], host=world["task_of"][case_id][0])
     assert rec["status"] == "ok", rec
     res = rec["result"]
     assert res["changed"] is False
@@ -364,14 +380,14 @@ def test_check(world, case_id):
 
 def test_disk_fail_saw_the_filled_tmpfs(world):
     """The free space of the tmpfs is what the test made it: about 34 MB before, 8 MB after 24 MiB."""
-    before = world["run"].task(world["task_of"]["disk-pass"])["result"]["checks"][0]
-    after = world["run"].task(world["task_of"]["disk-fail"])["result"]["checks"][0]
+    before = task(world, "disk-pass")["result"]["checks"][0]
+    after = task(world, "disk-fail")["result"]["checks"][0]
     assert re.search(r"project \S+: 3[34] MB free", "\n".join(before["details"]))
     assert re.search(r"project \S+: [89] MB free", "\n".join(after["details"]))
 
 
 def test_secret_scan_reports_every_planted_secret_by_file_and_line(world):
-    entry = world["run"].task(world["task_of"]["secret_scan-fail"])["result"]["checks"][0]
+    entry = task(world, "secret_scan-fail")["result"]["checks"][0]
     found = set()
     for d in entry["details"]:
         m = re.match(r"(\S+):(\d+): (.+?) (\S+\*+\S*|-----BEGIN \.\.\. PRIVATE KEY----- \*+) \(fingerprint ([0-9a-f]{12})\)$", d)
@@ -391,7 +407,7 @@ def test_no_secret_in_any_result_or_output(world):
     text = run.output + json.dumps(run.results)
     assert h.secret_values_in(text, planted) == []
     # the invocation is there (ANSIBLE_INJECT_INVOCATION=1) and masks the token options
-    inv = run.task(world["task_of"]["home_assistant-pass"])["result"]["invocation"]["module_args"]
+    inv = task(world, "home_assistant-pass")["result"]["invocation"]["module_args"]
     assert inv["home_assistant_token"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
     # the servers did receive the tokens: the checks really sent them
     assert f"Bearer {world['ha_token']}" in world["ha"].seen_auth
@@ -400,5 +416,5 @@ def test_no_secret_in_any_result_or_output(world):
 
 
 def test_gate_commands_ran_in_check_mode(world):
-    res = world["run"].task(world["task_of"]["gates-fail-check-mode"])["result"]
+    res = task(world, "gates-fail-check-mode")["result"]
     assert "FAILED tests/test_auth_security.py::test_token" in "\n".join(res["checks"][0]["details"])

@@ -149,9 +149,10 @@ def write_env(path, values):
     return str(path)
 
 
-def local_inventory(path):
-    """An inventory with localhost only, run with the controller's Python."""
-    Path(path).write_text("localhost ansible_connection=local ansible_python_interpreter={{ ansible_playbook_python }}\n")
+def local_inventory(path, hosts=("localhost",)):
+    """A YAML inventory of hosts that are all this machine, run with the controller's Python."""
+    host_vars = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    Path(path).write_text(json.dumps({"all": {"hosts": {name: dict(host_vars) for name in hosts}}}))
     return str(path)
 
 
