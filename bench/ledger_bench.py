@@ -5,6 +5,8 @@ Prints each figure beside the row count and the ratio against the runbook's way 
 script's six COUNT/AVG queries over its own table of the same size, which compute far less, and its
 connect/INSERT OR REPLACE/commit per record). Aims: metrics < 100 ms, one record < 20 ms.
 Usage: .venv/bin/python bench/ledger_bench.py [--rows 100000] [--postgres DSN]
+(with --postgres, the first schema of the DSN's search_path must exist and be empty).
+The machine's load average is printed first: on a shared machine the figures scale with it.
 """
 from __future__ import annotations
 
@@ -111,6 +113,7 @@ def main():
     parser.add_argument("--rows", type=int, default=100000)
     parser.add_argument("--postgres", metavar="DSN", help="also measure a PostgreSQL ledger (its tables go in the DSN's schema)")
     args = parser.parse_args()
+    print("load average: %.1f %.1f %.1f on %d cores" % (os.getloadavg() + (os.cpu_count(),)))
     now = now_us()
     rows = history(args.rows, now)
     with tempfile.TemporaryDirectory() as tmp:
