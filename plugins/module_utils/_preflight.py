@@ -103,6 +103,8 @@ class Config:
         if host.parse_version(p["compose_min_version"]) is None:
             raise PreflightError(f"compose_min_version {p['compose_min_version']!r} is not a version such as 2.21.0")
         for entry in p["network_hosts"]:
+            if "$" in str(entry):
+                continue  # judged after ${VAR} interpolation, by the network check
             try:
                 host.parse_endpoint(entry)
             except ValueError as exc:
@@ -158,6 +160,12 @@ class Context:
         for value in cfg.environment.values():
             self.redact.add(value)
         self._tokens_loaded = False
+
+    def expand(self, text):
+        """${VAR} in a URL or host:port, from the project's variables (env files, environment)."""
+        if not text or "$" not in str(text):
+            return text
+        return proj.interpolate(str(text), self.project.deploy_env())
 
     def env_value(self, name):
         return self.project.deploy_env().get(name)
@@ -257,11 +265,11 @@ def _network_targets(ctx):
     targets = []
     cfg = ctx.cfg
     if cfg.home_assistant_url:
-        targets.append(("Home Assistant", cfg.home_assistant_url))
+        targets.append(("Home Assistant", ctx.expand(cfg.home_assistant_url)))
     if cfg.influxdb_url:
-        targets.append(("InfluxDB", cfg.influxdb_url))
+        targets.append(("InfluxDB", ctx.expand(cfg.influxdb_url)))
     for entry in cfg.network_hosts:
-        targets.append((None, entry))
+        targets.append((None, ctx.expand(entry)))
     return targets
 
 
@@ -275,7 +283,11 @@ def check_network(ctx):
     timeout = float(ctx.cfg.network_timeout)
 
     def probe(i, endpoint):
-        h, port = host.parse_endpoint(endpoint)
+        try:
+            h, port = host.parse_endpoint(endpoint)
+        except ValueError as exc:
+            results[i] = (False, f"{exc}: write host:port or a URL")
+            return
         results[i] = host.probe_endpoint(h, port, timeout)
 
     threads = [threading.Thread(target=probe, args=(i, t[1]), daemon=True) for i, t in enumerate(targets)]
@@ -633,7 +645,7 @@ def check_tokens(ctx):
 
 
 def check_home_assistant(ctx):
-    url = ctx.cfg.home_assistant_url
+    url = ctx.expand(ctx.cfg.home_assistant_url)
     if not url:
         raise Skip("not configured (home_assistant_url is empty)")
     ok, why = http.check_home_assistant(url, ctx.token("home_assistant"), ctx.cfg.http_timeout, ctx.cfg.validate_certs)
@@ -641,7 +653,7 @@ def check_home_assistant(ctx):
 
 
 def check_influxdb(ctx):
-    url = ctx.cfg.influxdb_url
+    url = ctx.expand(ctx.cfg.influxdb_url)
     if not url:
         raise Skip("not configured (influxdb_url is empty)")
     ok, why = http.check_influxdb(url, ctx.token("influxdb"), ctx.cfg.influxdb_org, ctx.cfg.influxdb_bucket,

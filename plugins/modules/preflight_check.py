@@ -120,6 +120,7 @@ options:
     description:
       - Hosts the deployment needs, as C(host:port) or URLs; the Home Assistant and InfluxDB URLs
         are added when those checks are configured.
+      - C(${VAR}) and C(${VAR:-default}) are read from the project's env files and environment.
     type: list
     elements: str
     default: []
@@ -164,7 +165,9 @@ options:
     elements: str
     default: []
   home_assistant_url:
-    description: Base URL of Home Assistant; the check is skipped when empty.
+    description:
+      - Base URL of Home Assistant; the check is skipped when empty.
+      - C(${VAR}) and C(${VAR:-default}) are read from the project's env files and environment.
     type: str
   home_assistant_token:
     description: Long-lived access token of Home Assistant.
@@ -173,7 +176,9 @@ options:
     description: Name of the variable (env files or environment) holding the Home Assistant token.
     type: str
   influxdb_url:
-    description: Base URL of InfluxDB 2; the check is skipped when empty.
+    description:
+      - Base URL of InfluxDB 2; the check is skipped when empty.
+      - C(${VAR}) and C(${VAR:-default}) are read from the project's env files and environment.
     type: str
   influxdb_token:
     description: InfluxDB API token.

@@ -179,6 +179,10 @@ def test_local_inventory_passes_against_the_demo_stack(playbook):
         assert {s["check"] for s in res["skipped_checks"]} >= {"home_assistant"}
         ports_why = next(c["why"] for c in res["checks"] if c["check"] == "ports")
         assert ports_why.startswith("7 published host ports")
+        # the InfluxDB URL's ${HOMEIQ_INFLUXDB_PORT:-8086} followed the environment: nothing listens there
+        influx = next(c for c in res["checks"] if c["check"] == "influxdb")
+        assert influx["result"] == "warn"
+        assert f"InfluxDB at http://127.0.0.1:{ports['HOMEIQ_INFLUXDB_PORT']} cannot be reached" in influx["why"]
 
 
 @pytest.mark.parametrize("extra, expected", [

@@ -110,3 +110,19 @@ def test_a_check_that_crashes_does_not_hide_the_others(project, monkeypatch):
 ])
 def test_secret_names(name, secret):
     assert pf.is_secret_name(name) is secret
+
+
+def test_urls_and_hosts_read_variables_from_the_project(project, tmp_path):
+    import socket  # pylint: disable=import-outside-toplevel
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (project / "ports.env").write_text(f"PF_PORT={port}\n")
+    res = run(project, only=["network", "influxdb"], env_files=["ports.env"], network_timeout=2, http_timeout=2,
+              influxdb_url="http://127.0.0.1:${PF_PORT:-1}", influxdb_token="tok-Q8m2Lx7RtZ9pW4vN6bK1",
+              network_hosts=["127.0.0.1:${PF_PORT}", "${PF_UNSET}"])
+    by = {c["check"]: c for c in res["checks"]}
+    assert f"InfluxDB at http://127.0.0.1:{port} cannot be reached: connection refused" in by["influxdb"]["why"]
+    assert f"127.0.0.1:{port} does not accept connections" in by["network"]["why"]
+    assert "'' is not host:port or a URL with a port" in by["network"]["why"]
