@@ -228,15 +228,18 @@ def check_disk(ctx):
     paths = []
     ctx.engine.connect()
     root = ctx.engine.root_dir
-    if root:
+    notes = []
+    if not ctx.engine.is_local():
+        notes.append(f"Docker data: not checked (the engine at {ctx.engine.host} is not on this host)")
+    elif root:
         paths.append(("Docker data", root, ""))
-    elif ctx.engine.is_local() and os.path.isdir("/var/lib/docker"):
+    elif os.path.isdir("/var/lib/docker"):
         paths.append(("Docker data", "/var/lib/docker", " (assumed: the engine did not say)"))
     paths.append(("project", ctx.cfg.project_src, ""))
     for p in ctx.cfg.disk_paths:
         paths.append(("path", os.path.abspath(os.path.expanduser(str(p))), ""))
     by_dev = {}
-    details = []
+    details = list(notes)
     short = []
     failed = []
     for label, path, note in paths:
