@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: health_probe against the runbook's sequential curl loop.
 
 50 endpoints on 127.0.0.1 each answer after 200 ms. The runbook's scripts curl them one after
@@ -53,7 +52,7 @@ def start_servers(count, delay):
             self.wfile.write(body)
 
     servers = []
-    for _ in range(count):
+    for _index in range(count):
         srv = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         servers.append(srv)
@@ -116,7 +115,7 @@ def main():
             for i in range(args.endpoints)]
 
     def median(fn, *a):
-        return statistics.median(fn(*a) for _ in range(args.repeat))
+        return statistics.median([fn(*a) for _run in range(args.repeat)])
 
     rows = []
     curl = median(curl_loop, urls)

@@ -46,6 +46,8 @@ class Target:
     container: str | None = None
     follow_redirects: bool = False
     compiled_query: object = field(default=None, repr=False)
+    completed_ok: bool = False  # a one-shot container that exited with 0 counts as healthy
+    fixed_error: str | None = None  # a target that can only fail (a compose project without containers)
 
 
 @dataclass
@@ -227,8 +229,9 @@ class ContainerChecker:
                 self._error = "unknown (cannot reach the Docker engine: %s)" % _first_line(exc)
         return self._client
 
-    def state(self, name):
-        """(ok, status text): ok when the container runs and its healthcheck, if any, says healthy."""
+    def state(self, name, completed_ok=False):
+        """(ok, status text): ok when the container runs and its healthcheck, if any, says healthy
+        (with completed_ok, also when it ran once and exited with code 0)."""
         with self._lock:
             client = self._get_client()
             if client is None:
@@ -242,8 +245,23 @@ class ContainerChecker:
             state = ctr.attrs.get("State") or {}
         status = state.get("Status") or "unknown"
         health = (state.get("Health") or {}).get("Status")
+        if status == "exited":
+            code = state.get("ExitCode")
+            return bool(completed_ok and code == 0), "exited (%s)" % code
         text = "%s (%s)" % (status, health) if health else status
         return status == "running" and health in (None, "healthy"), text
+
+    def project_containers(self, project):
+        """Names of the containers of a Compose project, sorted; raises LookupError when the engine cannot say."""
+        with self._lock:
+            client = self._get_client()
+            if client is None:
+                raise LookupError(self._error)
+            try:
+                found = client.containers.list(all=True, filters={"label": "com.docker.compose.project=%s" % project})
+            except Exception as exc:
+                raise LookupError("unknown (%s)" % _first_line(exc))
+            return sorted(c.name for c in found)
 
     @staticmethod
     def _find(client, name):
@@ -358,18 +376,48 @@ class RequestFailed(Exception):
         self.elapsed_ms = elapsed * 1000.0
 
 
+def project_targets(project, containers, critical=True, taken=(), critical_only=False):
+    """One container-only target per container of a Compose project (a target that always fails
+    when the project has none, or the engine cannot list them)."""
+    if critical_only and not critical:
+        return []
+    try:
+        names = containers.project_containers(project)
+    except LookupError as exc:
+        names, problem = [], str(exc)
+    else:
+        problem = None
+    if not names:
+        # judged like a container that does not exist, so it is reported and retried like one
+        return [Target(name="compose project %s" % project, url=None, critical=critical,
+                       fixed_error="no containers of compose project %s%s" % (project, ": " + problem if problem else ""))]
+    out = []
+    for name in names:
+        if name in taken:
+            raise ProbeInputError("target name %s is also a container of compose project %s; rename the target" % (name, project))
+        out.append(Target(name=name, url=None, critical=critical, container=name, completed_ok=True))
+    return out
+
+
 def probe_once(target, timeout, http, containers):
     """One attempt at one target: an Outcome."""
     response, error, elapsed = None, None, None
-    try:
-        response = http.request(target, timeout)
-        elapsed = response.elapsed_ms
-    except RequestFailed as exc:
-        error, elapsed = exc.reason, exc.elapsed_ms
+    if target.url is not None:
+        try:
+            response = http.request(target, timeout)
+            elapsed = response.elapsed_ms
+        except RequestFailed as exc:
+            error, elapsed = exc.reason, exc.elapsed_ms
     container = None
     if target.container:
-        container = containers.state(target.container)
-    status, problem = judge(target, response, container)
+        container = containers.state(target.container, completed_ok=target.completed_ok)
+    if target.fixed_error:
+        status, problem = UNHEALTHY, target.fixed_error
+    elif target.url is None:  # a container of the project, judged by its state alone
+        ok = container is not None and container[0]
+        status, problem = (HEALTHY, None) if ok else (UNHEALTHY, "container %s is %s" % (target.container, container[1]))
+    else:
+        status, problem = judge(target, response, container)
     if status == ERROR:
         if container is not None and not container[0]:
             error = "%s; container %s is %s" % (error, target.container, container[1])
@@ -403,7 +451,7 @@ def probe_all(targets, concurrency=16, timeout=10.0, retries=3, retry_delay=2.0,
             while queue or running:
                 now = clock()
                 while queue and queue[0][0] <= now and len(running) < concurrency:
-                    _, _, t = heapq.heappop(queue)
+                    t = heapq.heappop(queue)[2]
                     remaining = None if end is None else end - now
                     if remaining is not None and remaining <= 0.05:
                         notes[t.name] = "deadline of %s reached" % _secs(deadline)
@@ -412,8 +460,8 @@ def probe_all(targets, concurrency=16, timeout=10.0, retries=3, retry_delay=2.0,
                     running[pool.submit(probe_once, t, per_try, http, containers)] = t
                 if running:
                     next_due = queue[0][0] - clock() if queue and len(running) < concurrency else None
-                    done, _ = wait(list(running), timeout=max(0.0, next_due) if next_due is not None else None,
-                                   return_when=FIRST_COMPLETED)
+                    done = wait(list(running), timeout=max(0.0, next_due) if next_due is not None else None,
+                                return_when=FIRST_COMPLETED)[0]
                     for fut in done:
                         t = running.pop(fut)
                         attempts[t.name] += 1
@@ -443,7 +491,7 @@ def probe_all(targets, concurrency=16, timeout=10.0, retries=3, retry_delay=2.0,
             o.error = "%s (%s)" % (o.error, notes[t.name]) if o.error else notes[t.name]
         services.append({
             "name": t.name,
-            "url": redact_url(t.url),
+            "url": redact_url(t.url) if t.url else None,
             "status": o.status,
             "status_code": o.status_code,
             "response_time_ms": o.response_time_ms,
@@ -523,6 +571,11 @@ def run(params, check_mode=False, http=None, containers=None):
     if (params.get("retry_delay") or 0) < 0:
         raise ProbeInputError("retry_delay must not be negative")
     targets = build_targets(params.get("targets"), params.get("critical_only"))
+    containers = containers or ContainerChecker()
+    project = params.get("compose_project")
+    if project:
+        targets += project_targets(project, containers, critical=params.get("compose_project_critical", True),
+                                   taken={t.name for t in targets}, critical_only=params.get("critical_only"))
     max_body = params.get("max_body_bytes") or DEFAULT_MAX_BODY
     started = time.monotonic()
     own = http is None

@@ -320,7 +320,7 @@ def _allowed(entry, allow):
         item = str(item).strip()
         if item == entry["path"] or item == path_format(entry["path"]):
             return True
-        method, _, p = item.partition(" ")
+        method, _sep, p = item.partition(" ")
         if p and method.upper() in entry["methods"] and (p == entry["path"] or p == path_format(entry["path"])):
             return True
     return False

@@ -165,7 +165,7 @@ class SourceTree:
         name = _dotted(call.func)
         if name is None:
             return None
-        last = name.split(".")[-1]
+        last = name.rsplit(".", maxsplit=1)[-1]
         target = mod.imports.get(name)
         if target and target[0] == "symbol":
             last = target[2]
@@ -215,7 +215,7 @@ class SourceTree:
 
     def _module_for(self, mod, dotted):
         """The module a local dotted name refers to (an imported module or package)."""
-        head, _, rest = dotted.partition(".")
+        head, _sep, rest = dotted.partition(".")
         imp = mod.imports.get(head)
         if imp is None:
             return None
@@ -330,7 +330,7 @@ class SourceTree:
                 if ref is not None:
                     return ref
         if obj is None and "." in target_key:
-            base, _, attr = target_key.rpartition(".")
+            base, _sep, attr = target_key.rpartition(".")
             other = self._module_for(mod, base)
             if other is not None:
                 return other.objects.get(attr)
@@ -466,7 +466,7 @@ class SourceTree:
         if imp and imp[0] == "symbol":
             return self.resolve_symbol(imp[1], imp[2], mod)
         if "." in key:
-            base, _, attr = key.rpartition(".")
+            base, _sep, attr = key.rpartition(".")
             other = self._module_for(mod, base)
             if other is not None:
                 if attr in other.objects:
@@ -557,7 +557,7 @@ def discover(root, app=None, excludes=None):
     objs = list(tree.all_objects())
     apps = [o for o in objs if o.kind == "app"]
     if app:
-        modname, _, var = app.partition(":")
+        modname, _sep, var = app.partition(":")
         var = var or "app"
         mod = tree.find_module(modname)
         target = mod.objects.get(var) if mod else None

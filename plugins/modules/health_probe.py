@@ -22,19 +22,22 @@ description:
     decides which of those fails the task.
   - Request headers (tokens) are never part of the output.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - requests
   - jmespath (for O(targets[].json_query))
   - docker (the Python SDK, for O(targets[].container))
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Probes are sent in check mode too (they are meant to be safe requests); the report file is not written.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Probing changes nothing; C(changed) is always false. The report file is an output, rewritten on every run.
 options:
@@ -125,6 +128,17 @@ options:
     description: Probe only the targets marked critical.
     type: bool
     default: false
+  compose_project:
+    description:
+      - Also judge every container of this Compose project (by its label C(com.docker.compose.project)). Each must
+        be running and not unhealthy, or have run once and exited with code 0 (a one-shot container).
+      - Each container is one more entry in the report, named after the container, with a null C(url).
+        A project without containers is one failing entry.
+    type: str
+  compose_project_critical:
+    description: Whether the containers of O(compose_project) count as critical.
+    type: bool
+    default: true
   fail_on:
     description:
       - V(critical) fails the task when the overall status is C(fail), V(any) when it is not C(pass),
@@ -224,7 +238,7 @@ services:
       description: Target name.
       type: str
     url:
-      description: Target URL (a password in it masked).
+      description: Target URL (a password in it masked); null for the containers of O(compose_project).
       type: str
     status:
       description: V(healthy), V(unhealthy) (it answered, but the answer or its container failed a check) or V(error) (no answer).
@@ -313,6 +327,8 @@ def main():
             retry_delay=dict(type="float", default=2),
             deadline=dict(type="float"),
             critical_only=dict(type="bool", default=False),
+            compose_project=dict(type="str"),
+            compose_project_critical=dict(type="bool", default=True),
             fail_on=dict(type="str", default="critical", choices=["critical", "any", "never"]),
             report_path=dict(type="path"),
             validate_certs=dict(type="bool", default=True),

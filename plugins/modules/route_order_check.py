@@ -25,17 +25,20 @@ description:
   - Fails when a route is shadowed (and not listed in O(allow)) or an O(expect_before) pair is
     out of order; the failure message names the routes.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - docker (the Python SDK) for O(mode=container)
   - requests for O(mode=openapi)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The check only reads; it runs the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything; C(changed) is always false.
 options:

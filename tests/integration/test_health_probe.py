@@ -125,9 +125,9 @@ def test_a_failing_critical_service_fails_the_task_naming_it_and_the_report(serv
 def test_fail_on_decides_what_fails(server, probe):
     targets = [{"name": "core", "url": server.url("/health"), "critical": True},
                {"name": "optional", "url": server.url("/fail")}]
-    _, res = probe({"targets": targets, "retries": 0})
+    res = probe({"targets": targets, "retries": 0})[1]
     assert res["status"] == "ok" and res["result"]["overall_status"] == "degraded"
-    _, res = probe({"targets": targets, "retries": 0, "fail_on": "any"})
+    res = probe({"targets": targets, "retries": 0, "fail_on": "any"})[1]
     assert res["status"] == "failed" and res["result"]["msg"].startswith("health degraded: 1 of 2")
 
 
@@ -135,9 +135,9 @@ def test_critical_only_probes_only_critical_targets(server, probe):
     marker = uuid.uuid4().hex
     targets = [{"name": "core", "url": server.url("/health?c=" + marker), "critical": True},
                {"name": "optional", "url": server.url("/health?o=" + marker)}]
-    _, res = probe({"targets": targets, "critical_only": True})
+    res = probe({"targets": targets, "critical_only": True})[1]
     assert [s["name"] for s in res["result"]["services"]] == ["core"]
-    seen = [p for _, p, _, _ in server.state.requests if marker in p]
+    seen = [req[1] for req in server.state.requests if marker in req[1]]
     assert seen == ["/health?c=" + marker]
 
 
@@ -150,7 +150,7 @@ def test_headers_never_appear_in_output(server, probe, tmp_path):
                      verbosity=3)
     assert res["status"] == "ok"
     assert by_name(res["result"])["admin-api"]["status"] == "healthy"  # the token was sent
-    assert any(h.get("Authorization") == hf.TOKEN for _, p, h, _ in server.state.requests if p == "/auth")
+    assert any(req[2].get("Authorization") == hf.TOKEN for req in server.state.requests if req[1] == "/auth")
     secret_bits = [hf.TOKEN, hf.TOKEN.split()[1], "k3y-"]
     everything = run.output + json.dumps(run.results) + report.read_text()
     for bit in secret_bits:
@@ -169,7 +169,7 @@ def test_check_mode_probes_but_writes_no_report(server, probe, tmp_path):
             "report_path": str(report)}
     for check, exists in ((True, False), (False, True), (True, True), (False, True)):
         before = report.read_text() if report.exists() else None
-        _, res = probe(args, check=check)
+        res = probe(args, check=check)[1]
         assert res["status"] == "ok" and res["result"]["changed"] is False
         assert res["result"]["overall_status"] == "pass"
         assert res["result"]["report_written"] is (not check)
@@ -181,7 +181,7 @@ def test_check_mode_probes_but_writes_no_report(server, probe, tmp_path):
 def test_concurrency_is_bounded_by_the_option(server, probe):
     key = uuid.uuid4().hex
     targets = [{"name": "svc%02d" % i, "url": server.url("/slow?ms=400&k=%s&i=%d" % (key, i))} for i in range(24)]
-    _, res = probe({"targets": targets, "concurrency": 8, "fail_on": "any"})
+    res = probe({"targets": targets, "concurrency": 8, "fail_on": "any"})[1]
     assert res["status"] == "ok"
     assert server.state.max_in_flight_by_key[key] == 8
 
@@ -190,7 +190,7 @@ def test_deadline_cuts_a_hanging_probe(server, probe):
     targets = [{"name": "hanging", "url": server.url("/hang?s=30"), "critical": True},
                {"name": "fine", "url": server.url("/health")}]
     started = time.monotonic()
-    _, res = probe({"targets": targets, "timeout": 20, "deadline": 2, "retries": 5, "fail_on": "never"})
+    res = probe({"targets": targets, "timeout": 20, "deadline": 2, "retries": 5, "fail_on": "never"})[1]
     assert time.monotonic() - started < 15  # well before the 20 s request timeout
     s = by_name(res["result"])
     assert s["hanging"]["status"] == "error" and s["hanging"]["attempts"] == 1
@@ -200,7 +200,7 @@ def test_deadline_cuts_a_hanging_probe(server, probe):
 
 
 def test_bad_input_is_one_line(probe):
-    _, res = probe({"targets": [{"name": "a", "url": "localhost:8006/health"}]})
+    res = probe({"targets": [{"name": "a", "url": "localhost:8006/health"}]})[1]
     assert res["status"] == "failed"
     assert res["result"]["msg"] == "target a: url 'localhost:8006/health' is not an http(s) URL"
 
@@ -236,8 +236,8 @@ def test_container_state_counts_and_unhealthy_is_not_running(server, probe, cont
     containers("probe-unhealthy-" + uid, "false")
     containers("probe-plain-" + uid)
     containers("probe-created-" + uid, run=False)
-    containers("proj-svc-1-" + uid, labels={"com.docker.compose.service": "svc-" + uid,
-                                              "com.docker.compose.project": "proj" + uid})
+    compose_labels = {"com.docker.compose.service": "svc-" + uid, "com.docker.compose.project": "proj" + uid}
+    containers("proj-svc-1-" + uid, labels=compose_labels)
     ok = server.url("/health")
     targets = [
         {"name": "healthy", "url": ok, "container": "probe-healthy-" + uid, "critical": True},
@@ -247,7 +247,7 @@ def test_container_state_counts_and_unhealthy_is_not_running(server, probe, cont
         {"name": "missing", "url": ok, "container": "probe-missing-" + uid},
         {"name": "compose-service", "url": ok, "container": "svc-" + uid},
     ]
-    _, res = probe({"targets": targets, "retries": 8, "retry_delay": 0.5, "fail_on": "never"})
+    res = probe({"targets": targets, "retries": 8, "retry_delay": 0.5, "fail_on": "never"})[1]
     s = by_name(res["result"])
     assert (s["healthy"]["status"], s["healthy"]["container_status"]) == ("healthy", "running (healthy)")
     assert (s["unhealthy"]["status"], s["unhealthy"]["container_status"]) == ("unhealthy", "running (unhealthy)")

@@ -67,7 +67,7 @@ def test_json_query_on_a_body_that_is_not_json():
 
 
 def test_json_equals_mismatch_names_both_values():
-    _, error = _probe.judge(target(json_query="status", json_equals="healthy"), resp(body=b'{"status": "degraded"}'))
+    error = _probe.judge(target(json_query="status", json_equals="healthy"), resp(body=b'{"status": "degraded"}'))[1]
     assert error == 'json_query status gave "degraded", expected "healthy"'
 
 
@@ -91,8 +91,8 @@ def test_container_state_is_part_of_the_judgement():
 
 
 def test_every_problem_is_listed():
-    _, error = _probe.judge(target(json_query="status", json_equals="ok", container="c"), resp(500, ms=900),
-                            (False, "exited"))
+    error = _probe.judge(target(json_query="status", json_equals="ok", container="c"), resp(500, ms=900),
+                         (False, "exited"))[1]
     assert error.count(";") == 3
 
 
@@ -194,7 +194,7 @@ class ScriptedHttp:
 
 
 class NoContainers:
-    def state(self, name):
+    def state(self, name, completed_ok=False):
         raise AssertionError("no container was named")
 
 
@@ -233,7 +233,7 @@ def test_deadline_stops_retries_and_caps_the_request_timeout():
     a = services[0]
     assert a["status"] == "unhealthy" and 2 <= a["attempts"] <= 6
     assert a["error"].endswith("(deadline of 0.5s reached)")
-    assert all(timeout <= 0.5 for _, timeout, _ in http.calls)
+    assert all(call[1] <= 0.5 for call in http.calls)
     assert services[1]["status"] == "healthy"
 
 
@@ -260,7 +260,7 @@ def test_a_crashing_probe_does_not_lose_the_others():
 
 def test_container_is_checked_even_without_an_answer():
     class Ctr:
-        def state(self, name):
+        def state(self, name, completed_ok=False):
             return False, "exited"
     http = ScriptedHttp({"a": [RequestFailed("connection refused", 0.001)]})
     targets = _probe.build_targets([{"name": "a", "url": "http://x/", "container": "homeiq-a"}])
@@ -294,7 +294,7 @@ def test_report_shape_is_exactly_the_promised_one(tmp_path):
 def test_check_mode_does_not_write_the_report(tmp_path):
     http = ScriptedHttp({"a": [resp()]})
     params = {"targets": [{"name": "a", "url": "http://x/"}], "report_path": str(tmp_path / "r.json")}
-    result, _ = _probe.run(params, check_mode=True, http=http, containers=NoContainers())
+    result = _probe.run(params, check_mode=True, http=http, containers=NoContainers())[0]
     assert not (tmp_path / "r.json").exists() and result["report_written"] is False
     assert result["overall_status"] == "pass"
 
@@ -326,3 +326,45 @@ def test_bad_numbers_are_refused(params, message):
     with pytest.raises(ProbeInputError, match=message):
         _probe.run(dict(params, targets=[{"name": "a", "url": "http://x/"}]), http=ScriptedHttp({}),
                    containers=NoContainers())
+
+
+class ProjectContainers:
+    """A stand-in engine: container name -> (ok when completed_ok is false, ok when true, status text)."""
+
+    def __init__(self, states, fail_listing=None):
+        self.states = states
+        self.fail_listing = fail_listing
+
+    def project_containers(self, project):
+        if self.fail_listing:
+            raise LookupError(self.fail_listing)
+        return sorted(self.states)
+
+    def state(self, name, completed_ok=False):
+        plain, completed, text = self.states[name]
+        return (completed if completed_ok else plain), text
+
+
+def test_compose_project_containers_are_judged_by_state():
+    engine = ProjectContainers({
+        "demo-data-api-1": (True, True, "running (healthy)"),
+        "demo-init-1": (False, True, "exited (0)"),
+        "demo-worker-1": (False, False, "running (unhealthy)"),
+    })
+    params = {"targets": [{"name": "data-api", "url": "http://x/", "critical": True}], "compose_project": "demo",
+              "retries": 0}
+    result, failure = _probe.run(params, http=ScriptedHttp({"data-api": [resp()]}), containers=engine)
+    s = {x["name"]: x for x in result["services"]}
+    assert list(s) == ["data-api", "demo-data-api-1", "demo-init-1", "demo-worker-1"]
+    assert s["demo-init-1"]["status"] == "healthy" and s["demo-init-1"]["url"] is None
+    assert s["demo-worker-1"]["error"] == "container demo-worker-1 is running (unhealthy)"
+    assert s["demo-worker-1"]["critical"] is True and s["demo-worker-1"]["status_code"] is None
+    assert result["overall_status"] == "fail" and "demo-worker-1 (critical)" in failure
+
+
+def test_compose_project_without_containers_fails():
+    params = {"targets": [], "compose_project": "demo", "compose_project_critical": False, "retries": 0}
+    result, failure = _probe.run(params, http=ScriptedHttp({}), containers=ProjectContainers({}))
+    assert result["services"][0]["name"] == "compose project demo"
+    assert result["services"][0]["error"] == "no containers of compose project demo"
+    assert result["overall_status"] == "degraded" and failure is None

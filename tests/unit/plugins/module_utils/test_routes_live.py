@@ -44,7 +44,7 @@ def run_script(tmp_path, files, spec="app_mod:app"):
     for name, text in files.items():
         (tmp_path / name).write_text(textwrap.dedent(text))
     proc = subprocess.run([sys.executable, "-c", _routes_live.INTROSPECT_SCRIPT, spec], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, check=False)
     return _routes_live.parse_script_output(proc.stdout)
 
 

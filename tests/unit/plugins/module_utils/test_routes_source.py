@@ -43,7 +43,7 @@ def test_data_api_devices_bug_is_found_with_file_and_line():
 
 
 def test_include_prefix_and_router_prefix_are_joined_in_include_order():
-    routes, _ = _routes_source.discover(str(FIXTURES / "discovery_api"))
+    routes = _routes_source.discover(str(FIXTURES / "discovery_api"))[0]
     assert paths(routes) == [
         ("/api/status", ("GET",)),
         ("/discovery/scan", ("POST",)),
@@ -55,7 +55,7 @@ def test_include_prefix_and_router_prefix_are_joined_in_include_order():
 
 
 def test_constant_prefix_and_api_route_methods():
-    routes, _ = _routes_source.discover(str(FIXTURES / "task_service"))
+    routes = _routes_source.discover(str(FIXTURES / "task_service"))[0]
     assert paths(routes) == [
         ("/api/tasks", ("GET",)),
         ("/api/tasks/{task_id}", ("DELETE", "GET")),
@@ -68,7 +68,7 @@ def test_constant_prefix_and_api_route_methods():
 def test_factory_loop_over_routers_and_nested_router_with_parameter_prefix():
     routes, notes = _routes_source.discover(str(FIXTURES / "multi_router_app"))
     assert notes == []
-    assert [p for p, _ in paths(routes)] == [
+    assert [entry[0] for entry in paths(routes)] == [
         "/api/v1/alerts/active",
         "/api/v1/alerts/{alert_id}",
         "/api/v1/homes/{home_id}",
@@ -85,7 +85,7 @@ def test_factory_loop_over_routers_and_nested_router_with_parameter_prefix():
 
 
 def test_correct_app_has_nothing_shadowed():
-    routes, _ = _routes_source.discover(str(FIXTURES / "correct_app"))
+    routes = _routes_source.discover(str(FIXTURES / "correct_app"))[0]
     assert len(routes) == 8
     res = _routes.analyse(routes)
     assert res["ok"] is True
@@ -101,7 +101,7 @@ def test_stacked_decorators_apply_bottom_up(tmp_path):
         def both(x: str = ""):
             return {}
     """})
-    routes, _ = _routes_source.discover(root)
+    routes = _routes_source.discover(root)[0]
     assert [r["path"] for r in routes] == ["/a/{x}", "/a/stats"]
     assert shadowed(routes) == [("/a/stats", "/a/{x}")]
 
@@ -145,7 +145,7 @@ def test_app_option_matches_a_module_deeper_in_the_tree(tmp_path):
         def h():
             return {}
     """})
-    routes, _ = _routes_source.discover(root, app="src.main:app")
+    routes = _routes_source.discover(root, app="src.main:app")[0]
     assert [r["path"] for r in routes] == ["/health"]
 
 
@@ -226,7 +226,7 @@ def test_include_inside_if_and_try_blocks_counts_in_order(tmp_path):
         except Exception:
             pass
     """})
-    routes, _ = _routes_source.discover(root)
+    routes = _routes_source.discover(root)[0]
     assert shadowed(routes) == [("/x/fixed", "/x/{anything}")]
 
 
@@ -235,7 +235,7 @@ def test_tests_folders_are_skipped(tmp_path):
         "main.py": "from fastapi import FastAPI\napp = FastAPI()\n",
         "tests/test_main.py": "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/x')\ndef x():\n    return {}\n",
     })
-    routes, _ = _routes_source.discover(root)
+    routes = _routes_source.discover(root)[0]
     assert routes == []
 
 
@@ -265,7 +265,7 @@ def test_the_two_sides_of_an_if_do_not_shadow_each_other(tmp_path):
         app = FastAPI()
         app.include_router(router)
     """})
-    routes, _ = _routes_source.discover(root)
+    routes = _routes_source.discover(root)[0]
     found = _routes.analyse(routes)["shadowed"]
     # only the buggy side is reported, with the condition it depends on
     assert [(s["path"], s["index"], s["shadowed_by_index"]) for s in found] == [("/api/v1/synergies/stats", 1, 0)]
@@ -302,7 +302,7 @@ def test_each_factory_call_builds_its_own_app_and_constant_flags_are_honoured(tm
                 return {}
         """,
     })
-    routes, _ = _routes_source.discover(root)
+    routes = _routes_source.discover(root)[0]
     by_app = {}
     for r in routes:
         by_app.setdefault(r["app"], []).append((r["path"], r["name"]))

@@ -69,7 +69,8 @@ def test_argument_spec_and_documentation_agree():
     doc = yaml.safe_load(health_probe.DOCUMENTATION)
     opts = doc["options"]
     assert set(opts) == {"targets", "concurrency", "timeout", "retries", "retry_delay", "deadline", "critical_only",
-                         "fail_on", "report_path", "validate_certs", "max_body_bytes"}
+                         "fail_on", "report_path", "validate_certs", "max_body_bytes", "compose_project",
+                         "compose_project_critical"}
     assert set(opts["targets"]["suboptions"]) == {
         "name", "url", "critical", "method", "headers", "body", "expected_status", "max_latency_ms", "json_query",
         "json_equals", "body_contains", "container", "follow_redirects"}
