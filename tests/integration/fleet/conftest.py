@@ -1,0 +1,128 @@
+"""Fleet fixtures: test hosts reached over real SSH (scripts/test-hosts), one network namespace
+each, sharing this machine's filesystem and Docker engine; each host deploys its own compose
+project with its own ports."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+SCRIPT = REPO / "scripts" / "test-hosts"
+DEMO = REPO / "examples" / "homeiq-demo"
+LOCAL_GROUP_VARS = REPO / "inventories" / "local" / "group_vars" / "all"
+FLEET_SIZE = 3
+
+
+@dataclass
+class FleetHost:
+    name: str
+    namespace: str
+    address: str
+    project: str
+    env_file: str
+    ports: dict = field(default_factory=dict)
+
+    def sh(self, *cmd, timeout=30):
+        """Runs a command inside the host's network namespace (as the host would)."""
+        return subprocess.run(["ip", "netns", "exec", self.namespace, *cmd], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def get(self, port_var, path="/health"):
+        """GET http://127.0.0.1:<port><path> from inside the host: (status code, body)."""
+        proc = self.sh("curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}",
+                       f"http://127.0.0.1:{self.ports[port_var]}{path}")
+        body, _, code = proc.stdout.rpartition("\n")
+        return int(code or 0), body
+
+
+@dataclass
+class Fleet:
+    """The test hosts, their inventory and the script's settings (its environment)."""
+    dir: Path
+    inventory: Path
+    env: dict
+    hosts: list
+
+    def script(self, *args, check=True, timeout=300):
+        proc = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"scripts/test-hosts {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout}{proc.stderr}")
+        return proc
+
+    def host(self, name):
+        return next(h for h in self.hosts if h.name == name)
+
+    def stop_ssh(self, name):
+        self.script("stop-ssh", name)
+
+    def start_ssh(self, name):
+        self.script("start-ssh", name)
+
+    def containers(self, engine, name):
+        """service -> container (Docker SDK object) of a host's compose project."""
+        project = self.host(name).project
+        return {c.labels["com.docker.compose.service"]: c
+                for c in engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})}
+
+
+def write_fleet_group_vars(inventory_dir):
+    """The test hosts run the local environment's settings (inventories/local), with what differs
+    on a test host overridden: the project folder as an absolute path, and the host's own ports."""
+    group_vars = inventory_dir / "group_vars" / "all"
+    group_vars.mkdir(parents=True, exist_ok=True)
+    for f in sorted(LOCAL_GROUP_VARS.glob("*.yml")):
+        shutil.copy(f, group_vars / f.name)
+    overrides = {
+        "deploy_project_src": str(DEMO),
+        "deploy_wait_timeout": 150,
+        "ledger_environment": "fleet-test",
+        # Each host's InfluxDB stand-in, on its own port (the local file reads the controller's environment).
+        "preflight_influxdb_url": "http://127.0.0.1:{{ homeiq_ports.HOMEIQ_INFLUXDB_PORT }}",
+    }
+    (group_vars / "zz_test_hosts.yml").write_text(
+        "---\n# Written by tests/integration/fleet/conftest.py: read after the local environment's files.\n"
+        + yaml.safe_dump(overrides, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def fleet_hosts(request, tmp_path_factory):
+    """FLEET_SIZE test hosts for the whole session; torn down at the end whatever happened."""
+    tag = uuid.uuid4().hex[:4]
+    base = tmp_path_factory.mktemp("fleet")
+    env = dict(os.environ)
+    env.update({
+        "HOMEIQ_TEST_HOSTS_DIR": str(base / "hosts"),
+        # Names of their own, so two sessions on one machine never share a namespace or a project.
+        "HOMEIQ_TEST_HOSTS_PREFIX": f"hq{tag}h",
+        "HOMEIQ_TEST_HOSTS_PROJECT": f"homeiq-{tag}-h",
+        "HOMEIQ_TEST_HOSTS_PYTHON": str(REPO / ".venv" / "bin" / "python"),
+        "LC_ALL": "C.UTF-8",
+    })
+    fleet = Fleet(dir=base / "hosts", inventory=base / "hosts" / "inventory" / "hosts.yml", env=env, hosts=[])
+    # Registered before `up`, so a set-up that fails half-way is removed too.
+    request.addfinalizer(lambda: fleet.script("down", check=False))
+    fleet.script("up", str(FLEET_SIZE))
+    inventory = yaml.safe_load(fleet.inventory.read_text())
+    for name, hv in inventory["homeiq"]["hosts"].items():
+        fleet.hosts.append(FleetHost(name=name, namespace=hv["test_host_namespace"], address=hv["ansible_host"],
+                                    project=hv["deploy_project_name"], env_file=hv["test_host_env_file"],
+                                    ports=hv["homeiq_ports"]))
+    write_fleet_group_vars(fleet.inventory.parent)
+    return fleet
+
+
+@pytest.fixture
+def fleet(fleet_hosts):
+    """The session's test hosts; any host whose sshd a test stopped is started again afterwards."""
+    yield fleet_hosts
+    for host in fleet_hosts.hosts:
+        fleet_hosts.script("start-ssh", host.name, check=False)
