@@ -57,11 +57,16 @@ def targets(demo):
 
 def test_release_a_passes(demo, playbook, tmp_path):
     report = tmp_path / "health.json"
-    run, res = probe(playbook, tmp_path, {"targets": targets(demo), "report_path": str(report), "deadline": 60})
+    run, res = probe(playbook, tmp_path, {"targets": targets(demo), "report_path": str(report), "deadline": 60,
+                                          "compose_project": demo.name})
     assert res["status"] == "ok", res["result"].get("msg")
     assert res["result"]["overall_status"] == "pass"
     assert {s["container_status"] for s in res["result"]["services"][:3]} == {"running (healthy)"}
-    assert json.loads(report.read_text())["summary"]["passed"] == 5
+    # every container of the project is judged too, with a null url
+    containers = [s for s in res["result"]["services"] if s["url"] is None]
+    assert sorted(s["name"] for s in containers) == sorted(demo.container(svc) for svc in SERVICES)
+    assert all(s["critical"] and s["status"] == "healthy" for s in containers)
+    assert json.loads(report.read_text())["summary"]["passed"] == 8
     assert demostack.demo_env()["ADMIN_API_TOKEN"] not in run.output + json.dumps(run.results) + report.read_text()
 
 
