@@ -342,7 +342,7 @@ def email_subject(event):
 def email_body(event):
     """Plain text: the title, the facts, the failing checks and the notes."""
     rows = facts(event)
-    width = max(len(label) for label, _, _ in rows) + 1
+    width = max(len(row[0]) for row in rows) + 1
     lines = [title(event), ""]
     for label, text, url in rows:
         lines.append("%-*s %s%s" % (width, label + ":", text, " (%s)" % url if url and url != text else ""))
@@ -550,7 +550,7 @@ def post_json(channel, url, payload, headers=None, timeout=10.0, retries=1, retr
     while attempts_left:
         attempts_left -= 1
         delivery.attempts += 1
-        wait = retry_delay
+        wait, retryable = retry_delay, False
         request = urllib.request.Request(str(url), data=body, headers=send_headers, method="POST")
         try:
             with opener.open(request, timeout=timeout) as response:
@@ -597,7 +597,7 @@ def _smtp_error(exc, timeout, secrets):
             return "the server does not offer STARTTLS", False
         return "the server does not support %s" % _one_line(text), False
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        codes = sorted({str(answer[0]) for answer in exc.recipients.values()})
         return "every recipient refused (%s)" % ", ".join(codes), False
     if isinstance(exc, smtplib.SMTPSenderRefused):
         return "sender refused (%d %s)" % (exc.smtp_code, _one_line(scrub(_decode(exc.smtp_error), secrets))), False
@@ -629,7 +629,7 @@ def send_email(message, host, port=None, user=None, password=None, starttls=Fals
     while attempts_left:
         attempts_left -= 1
         delivery.attempts += 1
-        client = None
+        client, retryable = None, False
         try:
             if use_ssl:
                 client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ctx)
@@ -778,7 +778,7 @@ def run(params, check_mode=False, environ=None, now=None, sleep=time.sleep):
         elif channel == "step_summary":
             jobs.append((channel, partial(append_summary, setup.summary_path, step_summary_markdown(event)), None))
 
-    would_send = [name for name, fn, _ in jobs if fn is not None]
+    would_send = [job[0] for job in jobs if job[1] is not None]
     if check_mode:
         deliveries = [decided or Delivery(channel=name, detail="check mode: would send, nothing sent")
                       for name, fn, decided in jobs]

@@ -29,17 +29,20 @@ description:
   - Webhook URLs, header values and the SMTP password are never part of the result, the warnings or the
     errors; a URL is shown at most as C(scheme://host/***).
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - Python standard library only.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Nothing is sent and the step summary is not written; RV(would_send) names the channels that would be.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: none
     details: Every run sends the notification again; C(changed) is true when at least one channel was sent.
 options:

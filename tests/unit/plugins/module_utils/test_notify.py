@@ -326,7 +326,7 @@ def closed_port():
         return s.getsockname()[1]
 
 
-def no_sleep(_):
+def no_sleep(seconds):
     pass
 
 
@@ -522,7 +522,7 @@ def test_run_sends_every_channel_and_reads_github_step_summary(http_server, smtp
     res = n.run(params, environ={"GITHUB_STEP_SUMMARY": str(summary)}, sleep=no_sleep)
     assert res["channels"] == ["slack", "webhook", "email", "step_summary"]
     assert res["sent"] == res["channels"] and res["failed_channels"] == [] and res["changed"] is True
-    assert sorted(p for p, _, _ in http_server.requests) == ["/hook/abc", "/slack/T/B/x1y2z3"]
+    assert sorted(r[0] for r in http_server.requests) == ["/hook/abc", "/slack/T/B/x1y2z3"]
     assert len(smtp_server.messages) == 1
     assert summary.read_text().startswith("### \U0001f6a8 Deployment failed and its rollback failed")
     assert "x1y2z3" not in json.dumps(res) and "/hook/abc" not in json.dumps(res)

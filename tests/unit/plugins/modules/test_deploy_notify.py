@@ -138,7 +138,11 @@ def _captured_spec(monkeypatch):
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(basic.AnsibleModule, "__init__", init)
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", lambda self, **kw: (_ for _ in ()).throw(Exit(kw)))
+
+    def exit_json(self, **kw):
+        raise Exit(kw)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     with pytest.raises(Exit):
         run({"event": EVENT})
