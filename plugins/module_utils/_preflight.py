@@ -18,6 +18,7 @@ import shutil
 import subprocess
 
 from ansible_collections.homeiq.deploy.plugins.module_utils import _preflight_host as host
+from ansible_collections.homeiq.deploy.plugins.module_utils._compose import ComposeError
 from ansible_collections.homeiq.deploy.plugins.module_utils import _preflight_http as http
 from ansible_collections.homeiq.deploy.plugins.module_utils import _preflight_project as proj
 from ansible_collections.homeiq.deploy.plugins.module_utils import _secrets_scan as scan
@@ -212,12 +213,12 @@ def check_engine_access(ctx):
 
 def check_compose_version(ctx):
     minimum = host.parse_version(ctx.cfg.compose_min_version)
-    version, text = host.compose_version(ctx.docker_cli, env=ctx.project.process_env())
     want = ".".join(map(str, minimum))
-    if version is None:
-        return Outcome(False, text)
-    if version[0] < 2:
-        return Outcome(False, f"Compose {text} is v1: install Compose v2 (>= {want})")
+    try:
+        version = ctx.project.compose_cli().version()
+    except ComposeError as exc:
+        return Outcome(False, str(exc))
+    text = ".".join(map(str, version))
     if version < minimum:
         return Outcome(False, f"Compose {text} is older than the minimum {want}: upgrade the Compose v2 plugin")
     return Outcome(True, f"Compose {text} (>= {want})")

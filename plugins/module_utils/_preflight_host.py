@@ -184,24 +184,6 @@ def parse_version(text):
     return tuple(int(x or 0) for x in m.groups())
 
 
-def compose_version(docker_cli, env=None, timeout=30):
-    """(version_tuple or None, raw text or error)."""
-    try:
-        proc = subprocess.run([docker_cli, "compose", "version", "--short"], capture_output=True, text=True,  # pylint: disable=ansible-bad-function
-                              env=env, timeout=timeout, check=False)
-    except FileNotFoundError:
-        return None, f"the docker CLI was not found ({docker_cli}): install Docker or set docker_cli"
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"docker compose version failed: {short_error(exc)}"
-    out = (proc.stdout or "").strip()
-    if proc.returncode != 0 or not out:
-        err = (proc.stderr or "").strip()
-        if "is not a docker command" in err or "unknown command" in err or "unknown flag" in err:
-            return None, "Compose v2 is not installed (`docker compose` is not a docker command): install the Compose v2 plugin"
-        return None, f"docker compose version failed: {err.splitlines()[0] if err else 'exit status %d' % proc.returncode}"
-    return parse_version(out), out
-
-
 # --- disk -----------------------------------------------------------------------------------
 
 GB = 1000 ** 3

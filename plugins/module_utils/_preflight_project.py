@@ -4,18 +4,18 @@
 
 Private to the homeiq.deploy collection: not a public API, it may change without notice.
 
-``ComposeProject`` knows the project's files, env files and profiles. It asks Compose itself for
-the resolved model (``docker compose config --format json``) and, when Compose rejects the
+``ComposeProject`` knows the project's files, env files and profiles. It asks Compose itself, through
+the collection's Compose CLI client, for the resolved model (``config --format json``) and, when Compose rejects the
 project, reads the files directly (includes, profiles and ``${VAR}`` interpolation applied) so
 the structural checks can still report every defect at once. The resolved model can hold
 secrets: it is never returned or printed, only judged.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
+
+from ansible_collections.homeiq.deploy.plugins.module_utils._compose import ComposeCLI, ComposeError
 
 try:
     import yaml
@@ -215,7 +215,7 @@ class ComposeProject:
     """One compose project: where it is, its files, env files, profiles and environment."""
 
     def __init__(self, project_src, files=None, env_files=None, profiles=None, project_name=None,
-                 environment=None, docker_cli="docker", docker_host=None, timeout=120):
+                 environment=None, docker_cli="docker", docker_host=None):
         self.project_src = os.path.abspath(project_src)
         self.files = [self._path(f) for f in (files or [])]
         self.env_files = [self._path(f) for f in (env_files or [])]
@@ -224,7 +224,6 @@ class ComposeProject:
         self.environment = {str(k): "" if v is None else str(v) for k, v in (environment or {}).items()}
         self.docker_cli = docker_cli
         self.docker_host = docker_host or None
-        self.timeout = timeout
         self._env = None
         self._env_errors = None
         self._config = None
@@ -323,18 +322,6 @@ class ComposeProject:
         return [p.strip() for p in env_profiles.split(",") if p.strip()]
 
     # compose CLI -------------------------------------------------------------------------
-    def compose_args(self):
-        args = [self.docker_cli, "compose", "--project-directory", self.project_src]
-        for f in self.files:
-            args += ["-f", f]
-        for e in self.env_files:
-            args += ["--env-file", e]
-        for p in self.profiles:
-            args += ["--profile", p]
-        if self.project_name_option:
-            args += ["-p", self.project_name_option]
-        return args
-
     def process_env(self):
         env = dict(os.environ)
         env.update(self.environment)
@@ -342,28 +329,19 @@ class ComposeProject:
             env["DOCKER_HOST"] = self.docker_host
         return env
 
+    def compose_cli(self):
+        """The collection's Compose v2 CLI client for this project."""
+        return ComposeCLI(self.project_src, project_name=self.project_name_option, files=self.files,
+                          env_files=self.env_files, profiles=self.profiles, docker_bin=self.docker_cli,
+                          environ=self.process_env())
+
     def config(self):
         """(model, None) from `docker compose config --format json`, or (None, Compose's message)."""
         if self._config is None:
-            cmd = self.compose_args() + ["config", "--format", "json"]
             try:
-                proc = subprocess.run(cmd, cwd=self.project_src, env=self.process_env(), capture_output=True,  # pylint: disable=ansible-bad-function
-                                      text=True, timeout=self.timeout, check=False)
-            except FileNotFoundError:
-                self._config = (None, f"the docker CLI ({self.docker_cli}) was not found")
-            except subprocess.TimeoutExpired:
-                self._config = (None, f"docker compose config did not finish within {self.timeout}s")
-            except OSError as exc:
-                self._config = (None, f"docker compose config could not run: {exc.strerror or exc}")
-            else:
-                if proc.returncode != 0:
-                    msg = (proc.stderr or proc.stdout or "").strip() or f"exit status {proc.returncode}"
-                    self._config = (None, msg)
-                else:
-                    try:
-                        self._config = (json.loads(proc.stdout), None)
-                    except ValueError:
-                        self._config = (None, "docker compose config printed no JSON (Compose v2 is needed)")
+                self._config = (self.compose_cli().config(), None)
+            except ComposeError as exc:
+                self._config = (None, str(exc))
         return self._config
 
     # the files themselves -----------------------------------------------------------------
