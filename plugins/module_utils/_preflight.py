@@ -800,8 +800,10 @@ def run_preflight(params):
                "nothing was built or deployed: fix them and run again")
     elif warned:
         msg = f"preflight: {counts['pass']} checks passed, {len(warned)} warned ({', '.join(warned)})"
+    elif not checks:
+        msg = "preflight: no check ran (every one skipped or not configured)"
     else:
-        msg = f"preflight: all {len(checks)} checks passed"
+        msg = f"preflight: {_plural(len(checks), 'check')} passed"
     return {
         "checks": checks,
         "skipped_checks": skipped,

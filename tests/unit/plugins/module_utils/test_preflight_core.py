@@ -77,7 +77,7 @@ def test_skip_and_unconfigured_checks_are_listed(project):
     assert skipped["influxdb"] == "not configured (influxdb_url is empty)"
     assert skipped["network"] == "skipped by configuration (skip)"
     assert skipped["gates"] == "no gate commands configured (gates)"
-    assert res["checks"] == [] and res["msg"] == "preflight: all 0 checks passed"
+    assert res["checks"] == [] and res["msg"] == "preflight: no check ran (every one skipped or not configured)"
 
 
 def test_gates_results_are_redacted(project):
