@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "preflight"))
-import helpers as h  # noqa: E402  pylint: disable=wrong-import-position
-import services  # noqa: E402  pylint: disable=wrong-import-position
+import preflight_helpers as h  # noqa: E402  pylint: disable=wrong-import-position
+import preflight_services as services  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._secrets_scan import fingerprint  # noqa: E402
 

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "preflight"))
-import helpers as h  # noqa: E402  pylint: disable=wrong-import-position
-import services  # noqa: E402  pylint: disable=wrong-import-position
+import preflight_helpers as h  # noqa: E402  pylint: disable=wrong-import-position
+import preflight_services as services  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = h.load_root_conftest()
 REPO = ROOT.REPO
