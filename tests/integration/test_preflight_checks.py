@@ -32,7 +32,8 @@ REQUIRED_VAR = h.COMPOSE / "required_var"
 
 
 class Case:
-    def __init__(self, case_id, check, result, args, contains=(), details=(), task=None, before=(), check_mode=False):
+    def __init__(self, case_id, check, result, args, contains=(), details=(), task=None, before=(), check_mode=False,
+                 lane=None):
         self.id = case_id
         self.check = check
         self.result = result
@@ -42,6 +43,7 @@ class Case:
         self.task = task or {}
         self.before = list(before)
         self.check_mode = check_mode
+        self.lane = lane  # cases that depend on each other's order run on one worker, in order
 
 
 def build_cases(w):
@@ -95,11 +97,12 @@ def build_cases(w):
         C("compose_version-fail-no-cli", "compose_version", "fail", {"project_src": GOOD, "docker_cli": f"{t}/bin/docker"},
           [f"'{t}/bin/docker' not found: install the Docker CLI with the Compose v2 plugin"]),
         C("disk-pass", "disk", "pass", {"project_src": str(w["tmpfs"]), "min_free_gb": 0.02},
-          ["at least 20 MB free", "project 34 MB"], details=["Docker data /var/lib/docker", f"project {w['tmpfs']}: 34 MB free"]),
+          ["at least 20 MB free", "project 34 MB"], details=["Docker data /var/lib/docker", f"project {w['tmpfs']}: 34 MB free"],
+          lane=0),
         C("disk-fail", "disk", "fail", {"project_src": str(w["tmpfs"]), "min_free_gb": 0.02},
           [f"project {w['tmpfs']} has 8 MB free, needs 20 MB", "docker image prune"],
           before=[{"name": "Fill the tmpfs with 24 MiB", "ansible.builtin.command": f"fallocate -l 24M {w['tmpfs']}/fill",
-                   "args": {"creates": f"{w['tmpfs']}/fill"}}]),
+                   "args": {"creates": f"{w['tmpfs']}/fill"}}], lane=0),
         C("network-pass", "network", "pass",
           {"project_src": GOOD, "network_hosts": [f"127.0.0.1:{ha.port}", f"localhost:{influx.port}", ha.url]},
           ["all 3 hosts resolve and accept connections"]),
@@ -267,10 +270,15 @@ def _playbook(cases, folder):
         groups[key].append(case)
     files = [[] for _i in range(WORKERS)]
     where = {}
-    for i, key in enumerate(order):
+    dealt = 0
+    for key in order:
         members = groups[key]
         first = members[0]
-        host = i % WORKERS
+        if first.lane is not None:
+            host = first.lane
+        else:
+            host = dealt % WORKERS
+            dealt += 1
         files[host].extend(first.before)
         only = sorted({("gates" if c.check.startswith("gate:") else c.check) for c in members})
         args = _plain(first.args)
