@@ -19,6 +19,15 @@ SCRIPT = REPO / "scripts" / "test-hosts"
 DEMO = REPO / "examples" / "homeiq-demo"
 LOCAL_GROUP_VARS = REPO / "inventories" / "local" / "group_vars" / "all"
 FLEET_SIZE = 3
+SERVICE_PORTS = {
+    "influxdb": "HOMEIQ_INFLUXDB_PORT",
+    "websocket-ingestion": "HOMEIQ_WEBSOCKET_INGESTION_PORT",
+    "data-api": "HOMEIQ_DATA_API_PORT",
+    "admin-api": "HOMEIQ_ADMIN_API_PORT",
+    "ai-pattern-service": "HOMEIQ_AI_PATTERN_SERVICE_PORT",
+    "ai-automation-service": "HOMEIQ_AI_AUTOMATION_SERVICE_PORT",
+    "health-dashboard": "HOMEIQ_HEALTH_DASHBOARD_PORT",
+}
 
 
 @dataclass
@@ -85,8 +94,11 @@ def write_fleet_group_vars(inventory_dir):
         "deploy_project_src": str(DEMO),
         "deploy_wait_timeout": 150,
         "ledger_environment": "fleet-test",
-        # Each host's InfluxDB stand-in, on its own port (the local file reads the controller's environment).
+        # Latency is not what these tests are about, and three stacks share two busy cores.
+        "verify_max_latency_ms": 5000,
+        # Each host's own ports (the local files read them from the controller's environment).
         "preflight_influxdb_url": "http://127.0.0.1:{{ homeiq_ports.HOMEIQ_INFLUXDB_PORT }}",
+        "verify_demo_ports": {service: "{{ homeiq_ports.%s }}" % var for service, var in SERVICE_PORTS.items()},
     }
     (group_vars / "zz_test_hosts.yml").write_text(
         "---\n# Written by tests/integration/fleet/conftest.py: read after the local environment's files.\n"
