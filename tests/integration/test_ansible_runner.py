@@ -71,7 +71,7 @@ class PrivateDataDir:
                                "--project-dir", str(REPO), "--ident", ident],
                               capture_output=True, text=True, timeout=900, cwd=tmp,
                               env={"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()),
-                                   "LC_ALL": "C.UTF-8"})
+                                   "LC_ALL": "C.UTF-8"}, check=False)
         return Artifacts(self.root / "artifacts" / ident, proc)
 
 

@@ -32,9 +32,9 @@ def stack(engine, tmp_path):
     src = tmp_path / "project"
     src.mkdir()
     (src / "compose.yaml").write_text(yaml.safe_dump({"services": {
-        "api": {"image": f"{name}-api:latest", "init": True, "command": ["sh", "-c",
-                "echo 'INFO: started'; echo 'ERROR: database unreachable'; echo 'Traceback (most recent call last):';"
-                " echo 'INFO: still serving'; exec sleep 600"]},
+        "api": {"image": f"{name}-api:latest", "init": True, "command": [
+            "sh", "-c", "echo 'INFO: started'; echo 'ERROR: database unreachable'; echo 'Traceback (most recent call last):';"
+            " echo 'INFO: still serving'; exec sleep 600"]},
         "worker": {"image": f"{name}-worker:latest", "init": True,
                    "command": ["sh", "-c", "echo 'INFO: all good'; exec sleep 600"]},
     }}))
@@ -42,10 +42,10 @@ def stack(engine, tmp_path):
     subprocess.run(compose + ["up", "-d"], check=True, capture_output=True)
     deadline = time.time() + 30
     while time.time() < deadline and "database unreachable" not in subprocess.run(
-            compose + ["logs", "api"], capture_output=True, text=True).stdout:
+            compose + ["logs", "api"], capture_output=True, text=True, check=False).stdout:
         time.sleep(0.5)
     yield name, src
-    subprocess.run(compose + ["down", "--timeout", "1"], capture_output=True)
+    subprocess.run(compose + ["down", "--timeout", "1"], capture_output=True, check=False)
     for image in engine.images.list():
         for ref in image.tags:
             if ref.startswith(f"{name}-"):
@@ -67,7 +67,7 @@ def test_maintenance_reports_and_prunes(stack, engine, playbook, tmp_path):
     now = time.time()
 
     def iso(spec):
-        days, _, secs = spec.partition("+")
+        days, _sep, secs = spec.partition("+")
         t = now + int(days[:-1]) * 86400 + (int(secs[:-1]) if secs else 0)
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 

@@ -42,13 +42,13 @@ class FleetHost:
     def sh(self, *cmd, timeout=30):
         """Runs a command inside the host's network namespace (as the host would)."""
         return subprocess.run(["ip", "netns", "exec", self.namespace, *cmd], capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
 
     def get(self, port_var, path="/health"):
         """GET http://127.0.0.1:<port><path> from inside the host: (status code, body)."""
         proc = self.sh("curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}",
                        f"http://127.0.0.1:{self.ports[port_var]}{path}")
-        body, _, code = proc.stdout.rpartition("\n")
+        body, _sep, code = proc.stdout.rpartition("\n")
         return int(code or 0), body
 
 
@@ -61,7 +61,7 @@ class Fleet:
     hosts: list
 
     def script(self, *args, check=True, timeout=300):
-        proc = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise AssertionError(f"scripts/test-hosts {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stdout}{proc.stderr}")
@@ -126,8 +126,8 @@ def fleet_hosts(request, tmp_path_factory):
     inventory = yaml.safe_load(fleet.inventory.read_text())
     for name, hv in inventory["homeiq"]["hosts"].items():
         fleet.hosts.append(FleetHost(name=name, namespace=hv["test_host_namespace"], address=hv["ansible_host"],
-                                    project=hv["deploy_project_name"], env_file=hv["test_host_env_file"],
-                                    ports=hv["homeiq_ports"]))
+                                     project=hv["deploy_project_name"], env_file=hv["test_host_env_file"],
+                                     ports=hv["homeiq_ports"]))
     write_fleet_group_vars(fleet.inventory.parent)
     return fleet
 

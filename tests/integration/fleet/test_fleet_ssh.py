@@ -30,7 +30,7 @@ def assert_runs_healthy(fleet, engine, name, release):
     code, body = host.get("HOMEIQ_DATA_API_PORT")
     assert code == 200, (name, code, body)
     assert json.loads(body)["release"] == release
-    code, _ = host.get("HOMEIQ_HEALTH_DASHBOARD_PORT")
+    code, _body = host.get("HOMEIQ_HEALTH_DASHBOARD_PORT")
     assert code == 200
 
 
