@@ -77,7 +77,7 @@ def run_playbook(playbook, tmp_path, inventory=None, extra_vars=None, check=Fals
         cmd.append("-" + "v" * verbosity)
     cmd += list(args)
     proc = subprocess.run(cmd, cwd=REPO, env=ansible_env({"HOMEIQ_RESULTS_FILE": str(results_file), **(env or {})}),
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
     results = []
     if results_file.exists():
         results = [json.loads(line) for line in results_file.read_text().splitlines() if line.strip()]

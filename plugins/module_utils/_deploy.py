@@ -118,7 +118,7 @@ def context_fingerprint(build):
             if rel != dockerfile and _ignored(rel, patterns):
                 continue
             files.append((rel, full))
-    if not os.path.isabs(dockerfile) and not any(rel == dockerfile for rel, _ in files):
+    if not os.path.isabs(dockerfile) and not any(rel == dockerfile for rel, dummy in files):
         files.append((dockerfile, os.path.join(context, dockerfile)))
     elif os.path.isabs(dockerfile):
         files.append((dockerfile, dockerfile))

@@ -11,14 +11,14 @@ description:
   - Decides what changes from state that can be queried (Compose's config hashes, the image IDs of the
     running containers and fingerprints of the build contexts), so a second run with the same definition
     and sources changes nothing and recreates no container.
-  - Returns the image ID each service ran before the run (O(previous_images)), the snapshot a rollback
+  - Returns the image ID each service ran before the run (RV(previous_images)), the snapshot a rollback
     restores with O(state=restored).
   - Tags each image it deployed with the deployment id and labels the containers it created with
     C(io.homeiq.deployment-id).
   - Holds a per-project lock for the whole run; a lock left by a killed run is taken over.
   - Uses the Compose v2 CLI (2.21 or newer) for compose operations and the Docker SDK for engine calls.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - Docker engine with the Compose v2 CLI plugin 2.21 or newer
   - docker (Python SDK) 7.0 or newer
@@ -94,7 +94,7 @@ options:
   restore_images:
     description:
       - With O(state=restored), a dict of service name to full image ID (C(sha256:...)), as returned in
-        O(previous_images) or recorded in the ledger. Every image must still exist; otherwise nothing is changed.
+        RV(previous_images) or recorded in the ledger. Every image must still exist; otherwise nothing is changed.
     type: dict
   restore_tag:
     description:
@@ -133,12 +133,15 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is built, pulled, tagged or touched; the result says what would change.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Before and after are each service's image ID, state and deployment id.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Check mode predicts a build's result from the build context's fingerprint; a base image changed under the

@@ -21,7 +21,7 @@ description:
     or a PostgreSQL database shared by a fleet. Its schema is versioned; a ledger made by an older version is
     migrated on its first write.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - psycopg 3 (C(psycopg[binary])) on the host that runs the module, for O(backend=postgres) only
 options:
@@ -133,12 +133,15 @@ options:
         default: deployments
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The record is planned in a transaction that is rolled back; a ledger file that does not exist is not created.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details: Before and after are the record (before is empty for a new id).
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Times are returned in UTC as ISO 8601 with a C(Z). They are stored as integer microseconds since the epoch.
@@ -303,8 +306,8 @@ def main():
             commit_time=dict(type="str"),
             images=dict(type="dict"),
             services_count=dict(type="int"),
-            passed_checks=dict(type="int"),
-            failed_checks=dict(type="int"),
+            passed_checks=dict(type="int", no_log=False),
+            failed_checks=dict(type="int", no_log=False),
             performer=dict(type="str"),
             notes=dict(type="str"),
             started_at=dict(type="str"),

@@ -25,7 +25,7 @@ description:
     finish - commit_time over successful deployments with a commit_time).
   - Rates are fractions from 0 to 1 and null where nothing divides; numbers are not rounded.
 author:
-  - HomeIQ maintainers
+  - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - psycopg 3 (C(psycopg[binary])) on the host that runs the module, for O(backend=postgres) only
 options:
@@ -91,11 +91,14 @@ options:
     default: Deployment ledger
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - A ledger made by an older version of this collection is read through its schema migration inside a transaction

@@ -65,8 +65,8 @@ class ComposeProject:
 
     def cleanup(self):
         subprocess.run(["docker", "compose", "--project-directory", str(self.src), "-p", self.name, "down",
-                        "--remove-orphans", "--timeout", "1"], capture_output=True)
-        for ref, _ in self.images():
+                        "--remove-orphans", "--timeout", "1"], capture_output=True, check=False)
+        for ref, dummy in self.images():
             try:
                 self.engine.images.remove(ref, force=True)
             except docker.errors.APIError:

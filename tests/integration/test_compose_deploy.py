@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -45,7 +43,7 @@ def test_lifecycle_check_real_check_real(project, run_module):
     run, res = run_module(project.args(deployment_id="deploy-20261126-000002"))
     assert res["result"]["changed"] is False, res["result"]["actions"]
     assert project.containers() == first
-    assert not any(t.endswith(":deploy-20261126-000002") for t, _ in project.images())
+    assert not any(t.endswith(":deploy-20261126-000002") for t, dummy in project.images())
 
 
 def test_release_change_and_restore(project, run_module):
@@ -213,12 +211,12 @@ def test_restore_by_tag_and_prune_old_deployments(project, run_module):
     # keep the newest deployment only: older tags go, the running images stay
     run, res = run_module(project.args("b", deployment_id="deploy-20260101-000004", keep_deployments=1))
     assert res["status"] == "ok", run.output
-    tags = {t.split(":")[1] for t, _ in project.images()}
+    tags = {t.split(":")[1] for t, dummy in project.images()}
     assert "deploy-20260101-000004" in tags
     assert not tags & {"deploy-20260101-000001", "deploy-20260101-000002", "deploy-20260101-000003"}
     assert {s: c[1] for s, c in project.containers().items()} == images_b
     untagged = [a for a in res["result"]["actions"] if a["what"] == "untag"]
     assert len(untagged) == 6
     # A's images had no other tag and no container: the engine removed them
-    ids_left = {i for _, i in project.images()}
+    ids_left = {i for dummy, i in project.images()}
     assert not set(images_a.values()) & ids_left

@@ -1,8 +1,6 @@
 """deploy.yml on the bundled demo stack, as an operator runs it, on the real engine."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.conftest import REPO

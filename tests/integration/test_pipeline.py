@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO, ansible_env
 
 DEPLOY = REPO / "deploy.yml"
@@ -131,7 +129,7 @@ class DockerProxy:
         server = self.server
         while True:
             try:
-                client, _ = server.accept()
+                client, dummy = server.accept()
             except OSError:
                 return
             upstream = socket.socket(socket.AF_UNIX)
@@ -200,7 +198,7 @@ def test_engine_lost_mid_deploy(project, playbook, tmp_path):
         assert wait_for(lock.exists), "the deployment never took its lock"
         time.sleep(0.5)
         proxy.stop()                                   # the engine is gone for this deployment
-        out, _ = proc.communicate(timeout=300)
+        out, dummy = proc.communicate(timeout=300)
         assert proc.returncode != 0
         assert "Traceback" not in out
         assert "Cannot connect to the Docker daemon" in out or "not reachable" in out or "failed" in out

@@ -102,7 +102,7 @@ def test_only_one_of_many_wins(tmp_path):
         if lock.try_acquire() is None:
             wins.append(lock)
 
-    threads = [threading.Thread(target=attempt) for _ in range(20)]
+    threads = [threading.Thread(target=attempt) for dummy in range(20)]
     for t in threads:
         t.start()
     for t in threads:
