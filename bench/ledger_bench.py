@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Ledger benchmark: metrics over 100,000 recorded deployments and the cost of recording one, on SQLite.
 
 Prints each figure beside the row count and the ratio against the runbook's way (its tracking
@@ -64,7 +63,7 @@ def fill(store, rows):
 
 def timed(func, repeat):
     times = []
-    for _ in range(repeat):
+    for dummy in range(repeat):
         start = time.perf_counter()
         func()
         times.append((time.perf_counter() - start) * 1000)
@@ -132,9 +131,9 @@ def main():
 
         runbook = os.path.join(tmp, "deployments.db")
         runbook_table(runbook, rows)
-        rb_m_med, _ = timed(lambda: runbook_metrics(runbook), 9)
+        rb_m_med, dummy = timed(lambda: runbook_metrics(runbook), 9)
         rb_counter = iter(range(10 ** 9))
-        rb_r_med, _ = timed(lambda: runbook_record(runbook, next(rb_counter)), 50)
+        rb_r_med, dummy = timed(lambda: runbook_record(runbook, next(rb_counter)), 50)
 
         print("sqlite metrics over %d rows: median %.1f ms (best %.1f ms; aim < 100 ms) | runbook's 6 queries: %.1f ms | ratio %.2fx"
               % (args.rows, m_med, m_min, rb_m_med, m_med / rb_m_med))

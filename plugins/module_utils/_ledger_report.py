@@ -121,11 +121,11 @@ def chart_daily(daily):
     peak = max(d["success"] + d["failed"] + d["rolled_back"] + d["in_progress"] for d in daily)
     y_max = 4 * int(math.ceil(nice_max(max(peak, 1)) / 4.0))  # whole numbers on every grid line
     slot = plot_w / len(daily)
-    bar = max(1.0, slot * 0.75)
+    bar_w = max(1.0, slot * 0.75)
     parts = _frame(width, height, left, top, plot_h, y_max, "deployments", lambda v: "%g" % v)
     label_every = max(1, int(math.ceil(len(daily) / 12.0)))
     for i, day in enumerate(daily):
-        x = left + i * slot + (slot - bar) / 2
+        x = left + i * slot + (slot - bar_w) / 2
         y = top + plot_h
         for key in ("success", "rolled_back", "failed", "in_progress"):
             count = day[key]
@@ -134,13 +134,13 @@ def chart_daily(daily):
             h = plot_h * count / y_max
             y -= h
             parts.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %d %s</title></rect>'
-                         % (x, y, bar, h, COLOURS[key], _e(day["date"]), count, _e(LABELS[key])))
+                         % (x, y, bar_w, h, COLOURS[key], _e(day["date"]), count, _e(LABELS[key])))
         if day["rollbacks"]:
-            cx = x + bar / 2
+            cx = x + bar_w / 2
             parts.append('<circle cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s: %d rollback record(s)</title></circle>'
                          % (cx, max(top + 4, y - 7), COLOURS["rollback"], _e(day["date"]), day["rollbacks"]))
         if i % label_every == 0:
-            parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + bar / 2, height - bottom + 16, _e(day["date"][5:])))
+            parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + bar_w / 2, height - bottom + 16, _e(day["date"][5:])))
     svg = ('<svg role="img" aria-label="Deployments per day" width="100%%" '
            'viewBox="0 0 %d %d">%s</svg>' % (width, height, "".join(parts)))
     return svg + _legend(("success", "failed", "rolled_back", "in_progress", "rollback"))
@@ -156,20 +156,20 @@ def _bars(items, y_label, empty):
     unit = 3600 if peak >= 4 * 3600 else 60 if peak >= 240 else 1  # round grid lines in hours, minutes or seconds
     y_max = nice_max(max(peak, 1) / unit) * unit
     slot = plot_w / len(items)
-    bar = max(1.0, min(40.0, slot * 0.75))
+    bar_w = max(1.0, min(40.0, slot * 0.75))
     parts = _frame(width, height, left, top, plot_h, y_max, y_label, fmt_duration)
     label_every = max(1, int(math.ceil(len(items) / 10.0)))
     for n, item in enumerate(items):
-        x = left + n * slot + (slot - bar) / 2
+        x = left + n * slot + (slot - bar_w) / 2
         if item["value"] is None:
             parts.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="none" stroke="%s" stroke-dasharray="4 3">'
-                         '<title>%s</title></rect>' % (x, top, bar, plot_h, item["colour"], _e(item["title"])))
+                         '<title>%s</title></rect>' % (x, top, bar_w, plot_h, item["colour"], _e(item["title"])))
         else:
             h = max(1.0, plot_h * max(item["value"], 0) / y_max)
             parts.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>'
-                         % (x, top + plot_h - h, bar, h, item["colour"], _e(item["title"])))
+                         % (x, top + plot_h - h, bar_w, h, item["colour"], _e(item["title"])))
         if n % label_every == 0:
-            parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + bar / 2, height - bottom + 16, _e(item["label"])))
+            parts.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (x + bar_w / 2, height - bottom + 16, _e(item["label"])))
     return ('<svg role="img" aria-label="%s" width="100%%" viewBox="0 0 %d %d">%s</svg>'
             % (_e(y_label), width, height, "".join(parts)))
 
@@ -203,7 +203,7 @@ def chart_recoveries(recoveries):
         })
     out = _bars(items, "time to recover", "No failed deployments in this window.")
     if items:
-        out += '<p class="legend">Each bar is one failed or rolled-back deployment; a dashed outline is one not recovered yet.</p>'
+        out += '<p class="legend">Each bar_w is one failed or rolled-back deployment; a dashed outline is one not recovered yet.</p>'
     return out
 
 

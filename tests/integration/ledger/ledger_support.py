@@ -54,7 +54,7 @@ RUNBOOK_ROWS = [
 
 def postgres_dsn():
     """The DSN of the test server; runs scripts/ensure-postgres (installs and starts it if needed)."""
-    proc = subprocess.run([str(REPO / "scripts" / "ensure-postgres")], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([str(REPO / "scripts" / "ensure-postgres")], capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
         pytest.fail("PostgreSQL for the ledger tests could not be set up (scripts/ensure-postgres):\n" + proc.stderr[-3000:])
     dsn_file = Path(proc.stdout.strip().splitlines()[-1])
@@ -153,7 +153,8 @@ def ledger(request, tmp_path):
     target.close()
 
 
-def write_runbook_sqlite(path, rows=RUNBOOK_ROWS):
+def write_runbook_sqlite(path, rows=None):
+    rows = RUNBOOK_ROWS if rows is None else rows
     with sqlite3.connect(path) as conn:
         conn.execute(RUNBOOK_DDL)
         conn.executemany("INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "integration" / "ledger"))
-from ledger_support import IMAGE_A, IMAGE_B, RUNBOOK_ROWS, ledger, pg_dsn, write_runbook_sqlite  # noqa: E402,F401
+from ledger_support import IMAGE_A, IMAGE_B, RUNBOOK_ROWS, ledger, pg_dsn, write_runbook_sqlite  # noqa: E402,F401  pylint: disable=unused-import
 
 from ansible_collections.homeiq.deploy.plugins.module_utils import _ledger as L  # noqa: E402
 from ansible_collections.homeiq.deploy.plugins.module_utils._ledger_common import (  # noqa: E402
@@ -37,7 +37,7 @@ def test_first_record_defaults():
 
 
 def test_final_status_sets_finish_and_repeating_changes_nothing():
-    row, _ = plan(None, status="in_progress")
+    row, dummy = plan(None, status="in_progress")
     row2, changes = L.plan_record(row, {"deployment_id": row["deployment_id"], "status": "success"}, LATER)
     assert row2["finished_at_us"] == LATER and set(changes) >= {"status", "finished_at_us"}
     _row3, changes = L.plan_record(row2, {"deployment_id": row["deployment_id"], "status": "success"}, LATER + 5)
@@ -45,13 +45,13 @@ def test_final_status_sets_finish_and_repeating_changes_nothing():
 
 
 def test_a_later_final_status_keeps_the_finish_time():
-    row, _ = plan(None, status="failed")
+    row, dummy = plan(None, status="failed")
     row2, changes = L.plan_record(row, {"deployment_id": row["deployment_id"], "status": "rolled_back"}, LATER)
     assert row2["finished_at_us"] == NOW and set(changes) == {"status", "updated_at_us"}
 
 
 def test_finished_cannot_go_back_to_in_progress():
-    row, _ = plan(None, status="success")
+    row, dummy = plan(None, status="success")
     with pytest.raises(LedgerError, match="cannot go back to in_progress"):
         L.plan_record(row, {"deployment_id": row["deployment_id"], "status": "in_progress"}, LATER)
 
@@ -114,7 +114,9 @@ def test_reads_never_create_a_ledger(ledger):
 def test_list_filters_order_and_limit(ledger):
     for i, (status, host) in enumerate([("success", "h1"), ("failed", "h2"), ("success", "h2"), ("in_progress", "h1")]):
         rec(ledger, deployment_id="deploy-%d" % i, status=status, host=host, started_at=format_time(NOW - (10 - i) * 60000000))
-    ids = lambda **kw: [d["deployment_id"] for d in L.info(dict(ledger.params, query="list", **kw), now=NOW)["deployments"]]  # noqa: E731
+    def ids(**kw):
+        return [d["deployment_id"] for d in L.info(dict(ledger.params, query="list", **kw), now=NOW)["deployments"]]
+
     assert ids() == ["deploy-3", "deploy-2", "deploy-1", "deploy-0"]
     assert ids(limit=2) == ["deploy-3", "deploy-2"]
     assert ids(host="h2") == ["deploy-2", "deploy-1"]
@@ -126,10 +128,12 @@ def test_last_success_is_what_a_rollback_restores(ledger):
     base = dict(environment="prod", project="homeiq", host="h1")
     rec(ledger, deployment_id="d1", status="success", images={"web": IMAGE_A}, started_at="2026-11-26T10:00:00Z", **base)
     rec(ledger, deployment_id="d2", status="success", images={"web": IMAGE_B}, started_at="2026-11-26T10:30:00Z",
-        **dict(base, host="h2"))
+        **{**base, "host": "h2"})
     rec(ledger, deployment_id="r1", status="success", kind="rollback", rollback_of="d1", started_at="2026-11-26T10:40:00Z", **base)
     rec(ledger, deployment_id="d3", status="failed", images={"web": IMAGE_B}, started_at="2026-11-26T11:00:00Z", **base)
-    last = lambda **kw: L.info(dict(ledger.params, query="last_success", **kw))["deployment"]  # noqa: E731
+    def last(**kw):
+        return L.info(dict(ledger.params, query="last_success", **kw))["deployment"]
+
     assert last()["deployment_id"] == "d2"
     before_d3 = last(deployment_id="d3")  # same environment, project and host as d3 by default
     assert before_d3["deployment_id"] == "d1" and before_d3["images"] == {"web": IMAGE_A}
@@ -184,7 +188,9 @@ def test_runbook_import(ledger, tmp_path):
         "rows": 5, "inserted": 5, "updated": 0, "unchanged": 0, "deployment_ids": [r[0] for r in RUNBOOK_ROWS]}
     again = L.record(params, now=NOW)
     assert not again["changed"] and again["imported"]["unchanged"] == 5
-    get = lambda i: L.info(dict(ledger.params, query="get", deployment_id=i))["deployment"]  # noqa: E731
+    def get(deployment_id):
+        return L.info(dict(ledger.params, query="get", deployment_id=deployment_id))["deployment"]
+
     ok = get("deploy-20261101-100000")
     assert (ok["status"], ok["started_at"], ok["finished_at"], ok["duration_s"]) == (
         "success", "2026-11-01T10:00:00.123456Z", "2026-11-01T10:05:00.123456Z", 300.0)
