@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "ledger"))
-from ledger_support import (  # noqa: E402,F401  pylint: disable=unused-import  (fixtures)
+from ledger_support import (  # noqa: E402,F401 pytest fixtures  # pylint: disable=unused-import
     IMAGE_A,
     HERE,
     REPO,
@@ -277,6 +277,7 @@ def test_report_prints_history_and_renders_in_chromium(playbook, ledger, tmp_pat
     top = max(colours.values())
     assert top / total < 0.9, "the page is (nearly) one colour: blank"
     assert len(colours) > 50, "too few colours for a page with charts"
+
     def near(rgb):
         return sum(n for px, n in colours.items() if all(abs(a - b) <= 8 for a, b in zip(px, rgb)))
 

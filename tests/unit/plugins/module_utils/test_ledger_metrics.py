@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "integration" / "ledger"))
-from ledger_support import ledger, pg_dsn  # noqa: E402,F401  pylint: disable=unused-import  (fixtures)
+from ledger_support import ledger, pg_dsn  # noqa: E402,F401 pytest fixtures  # pylint: disable=unused-import
 
 from ansible_collections.homeiq.deploy.plugins.module_utils import _ledger as L  # noqa: E402
 from ansible_collections.homeiq.deploy.plugins.module_utils._ledger_common import format_time, parse_time  # noqa: E402

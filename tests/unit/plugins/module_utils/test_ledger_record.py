@@ -114,6 +114,7 @@ def test_reads_never_create_a_ledger(ledger):
 def test_list_filters_order_and_limit(ledger):
     for i, (status, host) in enumerate([("success", "h1"), ("failed", "h2"), ("success", "h2"), ("in_progress", "h1")]):
         rec(ledger, deployment_id="deploy-%d" % i, status=status, host=host, started_at=format_time(NOW - (10 - i) * 60000000))
+
     def ids(**kw):
         return [d["deployment_id"] for d in L.info(dict(ledger.params, query="list", **kw), now=NOW)["deployments"]]
 
@@ -131,6 +132,7 @@ def test_last_success_is_what_a_rollback_restores(ledger):
         **{**base, "host": "h2"})
     rec(ledger, deployment_id="r1", status="success", kind="rollback", rollback_of="d1", started_at="2026-11-26T10:40:00Z", **base)
     rec(ledger, deployment_id="d3", status="failed", images={"web": IMAGE_B}, started_at="2026-11-26T11:00:00Z", **base)
+
     def last(**kw):
         return L.info(dict(ledger.params, query="last_success", **kw))["deployment"]
 
@@ -188,6 +190,7 @@ def test_runbook_import(ledger, tmp_path):
         "rows": 5, "inserted": 5, "updated": 0, "unchanged": 0, "deployment_ids": [r[0] for r in RUNBOOK_ROWS]}
     again = L.record(params, now=NOW)
     assert not again["changed"] and again["imported"]["unchanged"] == 5
+
     def get(deployment_id):
         return L.info(dict(ledger.params, query="get", deployment_id=deployment_id))["deployment"]
 
