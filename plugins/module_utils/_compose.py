@@ -91,7 +91,8 @@ class ComposeCLI:
     def run(self, args, with_override=True, timeout=None, check=True):
         cmd = self.base_args(with_override) + list(args)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.environ,
+            # plain Python, shared by several modules and tested without AnsibleModule: no run_command here
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.environ,  # pylint: disable=ansible-bad-function
                                   stdin=subprocess.DEVNULL, check=False)
         except FileNotFoundError:
             raise ComposeError(f"'{self.docker_bin}' not found: install the Docker CLI with the Compose v2 plugin")
@@ -104,7 +105,7 @@ class ComposeCLI:
     def version(self):
         """The Compose v2 version tuple; ComposeError when Compose is v1, missing or too old."""
         try:
-            proc = subprocess.run([self.docker_bin, "compose", "version", "--short"], capture_output=True,
+            proc = subprocess.run([self.docker_bin, "compose", "version", "--short"], capture_output=True,  # pylint: disable=ansible-bad-function
                                   text=True, env=self.environ, stdin=subprocess.DEVNULL, check=False, timeout=30)
         except FileNotFoundError:
             raise ComposeError(f"'{self.docker_bin}' not found: install the Docker CLI with the Compose v2 plugin")
