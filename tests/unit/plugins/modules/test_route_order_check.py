@@ -5,32 +5,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.homeiq.deploy.plugins.modules import route_order_check
+from module_runner import Exit, Fail, module_calls  # noqa: F401  pylint: disable=unused-import
 
 FIXTURES = Path(__file__).resolve().parents[3] / "integration" / "routes"
-
-
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
-@pytest.fixture
-def module_calls(monkeypatch):
-    def exit_json(self, **kw):
-        raise Exit(kw)
-
-    def fail_json(self, **kw):
-        raise Fail(kw)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
 
 
 def run(args):
