@@ -203,7 +203,7 @@ def chart_recoveries(recoveries):
         })
     out = _bars(items, "time to recover", "No failed deployments in this window.")
     if items:
-        out += '<p class="legend">Each bar_w is one failed or rolled-back deployment; a dashed outline is one not recovered yet.</p>'
+        out += '<p class="legend">Each bar is one failed or rolled-back deployment; a dashed outline is one not recovered yet.</p>'
     return out
 
 
