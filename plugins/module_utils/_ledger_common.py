@@ -110,3 +110,12 @@ def scrub(text, secrets):
         if secret:
             text = text.replace(secret, "********")
     return text
+
+
+# Options of every ledger module (documented in plugins/doc_fragments/ledger.py).
+LEDGER_ARGUMENT_SPEC = dict(
+    backend=dict(type="str", choices=["sqlite", "postgres"], default="sqlite"),
+    path=dict(type="path"),
+    dsn=dict(type="str", no_log=True),
+    timeout=dict(type="int", default=30),
+)

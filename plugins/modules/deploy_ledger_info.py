@@ -28,26 +28,9 @@ author:
   - HomeIQ maintainers (!UNKNOWN)
 requirements:
   - psycopg 3 (C(psycopg[binary])) on the host that runs the module, for O(backend=postgres) only
+extends_documentation_fragment:
+  - homeiq.deploy.ledger
 options:
-  backend:
-    description: Where the ledger is kept.
-    type: str
-    choices: [sqlite, postgres]
-    default: sqlite
-  path:
-    description:
-      - The SQLite ledger file. Defaults to C($XDG_DATA_HOME/homeiq/ledger.sqlite3), that is
-        C(~/.local/share/homeiq/ledger.sqlite3) of the user running the module.
-    type: path
-  dsn:
-    description:
-      - PostgreSQL connection string (libpq C(key=value) pairs or a C(postgresql://) URI) for O(backend=postgres).
-      - Never shown in output or error messages.
-    type: str
-  timeout:
-    description: Seconds to wait for a locked ledger, or to connect to PostgreSQL, before failing.
-    type: int
-    default: 30
   query:
     description: What to read.
     type: str
@@ -236,16 +219,13 @@ report:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._ledger import info
-from ansible_collections.homeiq.deploy.plugins.module_utils._ledger_common import LedgerError
+from ansible_collections.homeiq.deploy.plugins.module_utils._ledger_common import LEDGER_ARGUMENT_SPEC, LedgerError
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            backend=dict(type="str", choices=["sqlite", "postgres"], default="sqlite"),
-            path=dict(type="path"),
-            dsn=dict(type="str", no_log=True),
-            timeout=dict(type="int", default=30),
+            **LEDGER_ARGUMENT_SPEC,
             query=dict(type="str", choices=["list", "get", "last_success", "metrics", "report"], default="list"),
             environment=dict(type="str"),
             project=dict(type="str"),
