@@ -11,7 +11,9 @@ Schema versions (``ledger_schema`` has one row per applied version):
 1. the first layout: one row per deployment with status, scope (environment, project, host),
    commit, branch, times, check counts, images and notes;
 2. rollback records (``kind``, ``rollback_of``), lead time (``commit_time_us``), ``performer``,
-   and the indexes behind the metrics.
+   and the indexes behind the metrics;
+3. ``rollout_locks``: one row per environment and project while a fleet rollout runs
+   (``_rollout_lock``).
 
 A ledger written by an older version is migrated in one transaction when it is first written to;
 readers see it through the same migration inside a transaction that is rolled back.
@@ -66,6 +68,14 @@ MIGRATIONS = {
         "CREATE INDEX deployments_recovery ON deployments (environment, project, host, status, finished_at_us)",
         # The median lead time is read in order from here instead of sorting.
         "CREATE INDEX deployments_lead_time ON deployments (kind, status, (finished_at_us - commit_time_us), started_at_us)",
+    ]),
+    3: ("fleet rollout locks", [
+        """CREATE TABLE rollout_locks (
+            scope TEXT PRIMARY KEY,
+            rollout_id TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            acquired_at_us BIGINT NOT NULL,
+            expires_at_us BIGINT NOT NULL)""",
     ]),
 }
 LATEST = max(MIGRATIONS)
