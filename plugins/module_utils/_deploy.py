@@ -24,8 +24,9 @@ DEPLOYMENT_LABEL = "io.homeiq.deployment-id"
 CONFIG_LABEL = "io.homeiq.config-hash"
 IMAGE_ID_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 DEPLOYMENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-# Only tags that sort in deployment order are ever pruned: deploy-YYYYMMDD-HHMMSS[-suffix].
-PRUNABLE_TAG_RE = re.compile(r"^deploy-\d{8}-\d{6}(-[a-z0-9]+)?$")
+# Only tags that sort in deployment order are ever pruned: deploy-YYYYMMDD-HHMMSS[-suffix...][.host]
+# (a fleet rollout names each host's deployment <rollout id>.<host>).
+PRUNABLE_TAG_RE = re.compile(r"^deploy-\d{8}-\d{6}(-[a-z0-9]+)*(\.[A-Za-z0-9_.-]+)?$")
 
 
 class DeployError(Exception):

@@ -123,6 +123,10 @@ def test_deploy_through_ansible_runner_publishes_its_outcome(demo, tmp_path):
     containers = demo.containers()
     assert len(containers) == 7 and {c[2] for c in containers.values()} == {"running"}
     assert {c[3]["io.homeiq.deployment-id"] for c in containers.values()} == {first["deployment_id"]}
+    # The rollout as a whole: one host, so the rollout id is the host's deployment id.
+    rollout = run.stats()["homeiq_rollout"]
+    assert rollout["deployment_id"] == first["deployment_id"] and rollout["status"] == "success", rollout
+    assert rollout["updated"] + rollout["unchanged"] == ["localhost"] and not rollout["failed"], rollout
     report = json.loads(Path(first["report_path"]).read_text())
     assert report["overall_status"] == "pass", report["summary"]
     # The runner's own record of the job: every event has its host and play, the stdout its recap.
@@ -137,4 +141,6 @@ def test_deploy_through_ansible_runner_publishes_its_outcome(demo, tmp_path):
     assert OUTCOME_KEYS <= set(failed), failed
     assert failed["status"] == "failed" and failed["rollback"] is None, failed
     assert failed["deployment_id"] and failed["deployment_id"] != first["deployment_id"]
+    rollout = run.stats()["homeiq_rollout"]
+    assert rollout["status"] == "completed_with_failures" and rollout["failed"] == {"localhost": "failed"}, rollout
     assert demo.containers() == containers

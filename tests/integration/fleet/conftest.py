@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.integration.ledger.ledger_support import PgSchema, postgres_dsn
 
 SCRIPT = REPO / "scripts" / "test-hosts"
 DEMO = REPO / "examples" / "homeiq-demo"
@@ -54,11 +55,20 @@ class FleetHost:
 
 @dataclass
 class Fleet:
-    """The test hosts, their inventory and the script's settings (its environment)."""
+    """The test hosts, their inventory, the script's settings (its environment) and the
+    PostgreSQL ledger they share."""
     dir: Path
     inventory: Path
     env: dict
     hosts: list
+    ledger: PgSchema = None
+
+    def records(self, where="1 = 1", params=None):
+        """Ledger rows as dicts, oldest first."""
+        cols = ("deployment_id", "kind", "status", "rollback_of", "host", "environment", "images", "notes")
+        rows = self.ledger.execute("SELECT %s FROM deployments WHERE %s ORDER BY started_at_us, deployment_id"
+                                   % (", ".join(cols), where), params)
+        return [dict(zip(cols, r)) for r in rows]
 
     def script(self, *args, check=True, timeout=300):
         proc = subprocess.run([str(SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -83,9 +93,10 @@ class Fleet:
                 for c in engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})}
 
 
-def write_fleet_group_vars(inventory_dir):
+def write_fleet_group_vars(inventory_dir, ledger_dsn):
     """The test hosts run the local environment's settings (inventories/local), with what differs
-    on a test host overridden: the project folder as an absolute path, and the host's own ports."""
+    on a test host overridden: the project folder as an absolute path, the host's own ports, and
+    the shared PostgreSQL ledger (each host reaches it on its own loopback through its bridge)."""
     group_vars = inventory_dir / "group_vars" / "all"
     group_vars.mkdir(parents=True, exist_ok=True)
     for f in sorted(LOCAL_GROUP_VARS.glob("*.yml")):
@@ -94,6 +105,10 @@ def write_fleet_group_vars(inventory_dir):
         "deploy_project_src": str(DEMO),
         "deploy_wait_timeout": 150,
         "ledger_environment": "fleet-test",
+        "ledger_backend": "postgres",
+        "ledger_dsn": ledger_dsn,
+        # The hosts' projects differ in name here (one engine); a real fleet shares one project name.
+        "rollout_lock_scope": "fleet-test/homeiq",
         # Latency is not what these tests are about, and three stacks share two busy cores.
         "verify_max_latency_ms": 5000,
         # Each host's own ports (the local files read them from the controller's environment).
@@ -110,6 +125,10 @@ def fleet_hosts(request, tmp_path_factory):
     """FLEET_SIZE test hosts for the whole session; torn down at the end whatever happened."""
     tag = uuid.uuid4().hex[:4]
     base = tmp_path_factory.mktemp("fleet")
+    base_dsn = postgres_dsn()
+    ledger = PgSchema(base_dsn)
+    request.addfinalizer(ledger.drop)
+    pg_port = dict(part.split("=", 1) for part in base_dsn.split())["port"]
     env = dict(os.environ)
     env.update({
         "HOMEIQ_TEST_HOSTS_DIR": str(base / "hosts"),
@@ -117,9 +136,12 @@ def fleet_hosts(request, tmp_path_factory):
         "HOMEIQ_TEST_HOSTS_PREFIX": f"hq{tag}h",
         "HOMEIQ_TEST_HOSTS_PROJECT": f"homeiq-{tag}-h",
         "HOMEIQ_TEST_HOSTS_PYTHON": str(REPO / ".venv" / "bin" / "python"),
+        # The shared ledger's port, reached from inside each host on its own 127.0.0.1.
+        "HOMEIQ_TEST_HOSTS_BRIDGE_PORTS": pg_port,
         "LC_ALL": "C.UTF-8",
     })
-    fleet = Fleet(dir=base / "hosts", inventory=base / "hosts" / "inventory" / "hosts.yml", env=env, hosts=[])
+    fleet = Fleet(dir=base / "hosts", inventory=base / "hosts" / "inventory" / "hosts.yml", env=env, hosts=[],
+                  ledger=ledger)
     # Registered before `up`, so a set-up that fails half-way is removed too.
     request.addfinalizer(lambda: fleet.script("down", check=False))
     fleet.script("up", str(FLEET_SIZE))
@@ -128,7 +150,7 @@ def fleet_hosts(request, tmp_path_factory):
         fleet.hosts.append(FleetHost(name=name, namespace=hv["test_host_namespace"], address=hv["ansible_host"],
                                      project=hv["deploy_project_name"], env_file=hv["test_host_env_file"],
                                      ports=hv["homeiq_ports"]))
-    write_fleet_group_vars(fleet.inventory.parent)
+    write_fleet_group_vars(fleet.inventory.parent, ledger.dsn)
     return fleet
 
 

@@ -3,11 +3,15 @@ deploying the demo stack as its own compose project on the shared engine."""
 from __future__ import annotations
 
 import json
+import shutil
+
+from ansible_collections.homeiq.deploy.plugins.module_utils import _rollout_lock as RL
 
 from tests.conftest import REPO
 
 DEMO = REPO / "examples" / "homeiq-demo"
 RELEASES = DEMO / "releases"
+PROD_ROLLOUT = REPO / "inventories" / "prod" / "group_vars" / "all" / "rollout.yml"
 
 
 def release_vars(release, **extra):
@@ -34,50 +38,160 @@ def assert_runs_healthy(fleet, engine, name, release):
     assert code == 200
 
 
-def first_index(run, host):
-    return next(i for i, r in enumerate(run.results) if r["host"] == host)
+def image_ids(fleet, engine, name):
+    return {service: c.image.id for service, c in fleet.containers(engine, name).items()}
 
 
-def last_index(run, host):
-    return max(i for i, r in enumerate(run.results) if r["host"] == host)
+def container_ids(fleet, engine, name):
+    return {service: c.id for service, c in fleet.containers(engine, name).items()}
+
+
+def summary(run):
+    """The rollout's outcome as deploy.yml publishes it (set_stats homeiq_rollout)."""
+    return run.task("Publish the rollout")["result"]["ansible_stats"]["data"]["homeiq_rollout"]
+
+
+def lock_holders(fleet):
+    return fleet.ledger.execute("SELECT scope, rollout_id FROM rollout_locks")
+
+
+def first_index(run, host, task):
+    return next(i for i, r in enumerate(run.results) if r["host"] == host and r["task"].endswith(" : " + task))
+
+
+def last_index(run, host, task):
+    return max(i for i, r in enumerate(run.results) if r["host"] == host and r["task"].endswith(" : " + task))
 
 
 def test_host_unreachable_at_the_start(fleet, engine, playbook):
-    """h3's sshd is stopped before the run: h3 is reported unreachable and nothing changes on it;
-    h1 and h2 are deployed. The threshold is 50 % here; note that ansible-core does not count
-    unreachable hosts against max_fail_percentage at all (only failed ones), so the others would
-    be deployed at 0 % too (docs/fleet.md)."""
-    h3_before = {s: c.id for s, c in fleet.containers(engine, "h3").items()}
+    """h3's sshd is stopped before the run: the plan leaves h3 out as unreachable and nothing changes
+    on it; h1 and h2 are deployed and recorded in the shared PostgreSQL ledger; the summary names
+    h3 unreachable. (ansible-core counts no unreachable host toward a failure threshold; the rollout
+    plans around it instead: docs/fleet.md.)"""
+    h3_before = container_ids(fleet, engine, "h3")
     fleet.stop_ssh("h3")
     run = playbook(REPO / "deploy.yml", inventory=fleet.inventory,
-                   extra_vars=release_vars("a", deploy_batch_size="100%", deploy_max_fail_percentage=50))
+                   extra_vars=release_vars("a", deploy_batch_size="100%", deploy_max_fail_percentage=0))
     # ansible-playbook's exit code for a run with an unreachable host and no failed one.
     assert run.rc == 4, run.output[-6000:]
     recap = {ln.split()[0]: ln for ln in run.stdout.splitlines() if "unreachable=" in ln and ln[:1] == "h"}
     assert "unreachable=1" in recap["h3"], recap
     assert "unreachable=0" in recap["h1"] and "failed=0" in recap["h1"], recap
     assert "unreachable=0" in recap["h2"] and "failed=0" in recap["h2"], recap
-    # h3's first task that needs the host finds it unreachable; nothing runs there after it.
+    # h3's first task (reaching every host) finds it unreachable; nothing runs there after it.
     h3 = [r["status"] for r in run.results if r["host"] == "h3"]
-    assert h3 and h3[-1] == "unreachable" and h3.count("unreachable") == 1, h3
+    assert h3 == ["unreachable"], h3
     for name in ("h1", "h2"):
         assert_runs_healthy(fleet, engine, name, "a")
-    assert {s: c.id for s, c in fleet.containers(engine, "h3").items()} == h3_before
+    assert container_ids(fleet, engine, "h3") == h3_before
+    outcome = summary(run)
+    assert outcome["status"] == "completed_with_failures" and outcome["unreachable"] == ["h3"], outcome
+    assert sorted(outcome["updated"] + outcome["unchanged"]) == ["h1", "h2"] and not outcome["failed"], outcome
+    rollout = outcome["deployment_id"]
+    rows = fleet.records("deployment_id LIKE %s", (rollout + ".%",))
+    assert sorted((r["deployment_id"], r["host"], r["status"]) for r in rows) == [
+        (f"{rollout}.h1", "h1", "success"), (f"{rollout}.h2", "h2", "success")], rows
+    assert all(r["environment"] == "fleet-test" for r in rows)
+    assert lock_holders(fleet) == []
 
 
-def test_clean_rollout_in_batches(fleet, engine, playbook):
-    """Every host reachable, batches of two: h1 and h2 first, then h3; all three healthy."""
+def test_clean_rollout_canary_then_batches(fleet, engine, playbook):
+    """Every host reachable; the canary h1 alone first, then batches of two (h2 and h3); all
+    healthy, one rollout id with one ledger record per host, the lock released."""
     run = playbook(REPO / "deploy.yml", inventory=fleet.inventory,
-                   extra_vars=release_vars("a", deploy_batch_size=2, deploy_max_fail_percentage=0))
+                   extra_vars=release_vars("a", deploy_canary_group="homeiq_canary", deploy_batch_size=2,
+                                           deploy_max_fail_percentage=0))
     assert run.rc == 0, run.output[-6000:]
     for name in ("h1", "h2", "h3"):
         assert_runs_healthy(fleet, engine, name, "a")
-    # Batches of two: the second batch (h3) starts only after the first (h1, h2) is done.
-    assert first_index(run, "h3") > max(last_index(run, "h1"), last_index(run, "h2"))
-    # Every host deployed its own project, none another's.
-    ids = {name: {c.labels["io.homeiq.deployment-id"] for c in fleet.containers(engine, name).values()}
-           for name in ("h1", "h2", "h3")}
-    assert all(len(v) == 1 for v in ids.values()), ids
+    outcome = summary(run)
+    assert outcome["batches"] == [["h1"], ["h2", "h3"]], outcome
+    assert outcome["status"] == "success" and sorted(outcome["updated"] + outcome["unchanged"]) == ["h1", "h2", "h3"]
+    # The second batch starts only after the canary is deployed, verified and recorded.
+    canary_done = last_index(run, "h1", "Record and announce the success")
+    assert min(first_index(run, h, "Identify the release") for h in ("h2", "h3")) > canary_done
+    # Every host deployed its own project, none another's, under the rollout's id.
+    rollout = outcome["deployment_id"]
+    for name in ("h1", "h2", "h3"):
+        ids = {c.labels["io.homeiq.deployment-id"] for c in fleet.containers(engine, name).values()}
+        assert len(ids) == 1, (name, ids)
+    rows = fleet.records("deployment_id LIKE %s", (rollout + ".%",))
+    assert sorted((r["deployment_id"], r["status"]) for r in rows) == [
+        (f"{rollout}.{h}", "success") for h in ("h1", "h2", "h3")], rows
     for line in ("h1 ", "h2 ", "h3 "):
         recap = next(ln for ln in run.stdout.splitlines() if ln.startswith(line) and "unreachable=" in ln)
         assert "failed=0" in recap and "unreachable=0" in recap, recap
+    assert "Rollout %s: success" % rollout in run.stdout
+    assert lock_holders(fleet) == []
+
+
+def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path):
+    """Release b over the fleet on release a, h2's verification failing (the routebug release):
+    the canary h1 is updated, h2 fails and rolls itself back, the threshold (0 %) is breached, h3's
+    batch never starts, and h1 is reverted to a's exact images, verified, and recorded."""
+    run = playbook(REPO / "deploy.yml", inventory=fleet.inventory, extra_vars=release_vars("a"))
+    assert run.rc == 0, run.output[-6000:]
+    before = {name: image_ids(fleet, engine, name) for name in ("h1", "h2", "h3")}
+    h3_containers = container_ids(fleet, engine, "h3")
+    bad = str(RELEASES / "routebug.env")
+    good = str(RELEASES / "b.env")
+    # The rollout settings come from prod's own rollout.yml (canary group first, 25 % of three
+    # hosts = batches of one, threshold 0 %, fleet_revert), read from the inventory.
+    inventory = tmp_path / "inventory"
+    shutil.copytree(fleet.inventory.parent, inventory)
+    shutil.copy(PROD_ROLLOUT, inventory / "group_vars" / "all" / "zz_rollout.yml")
+    run = playbook(REPO / "deploy.yml", inventory=inventory / "hosts.yml", extra_vars={
+        "deploy_env_files": ["{{ test_host_env_file }}", "{{ %r if inventory_hostname == 'h2' else %r }}" % (bad, good)]})
+    assert run.rc == 2, run.output[-6000:]
+    outcome = summary(run)
+    rollout = outcome["deployment_id"]
+    assert outcome["status"] == "reverted", outcome
+    assert outcome["stopped"]["batch"] == 2 and outcome["stopped"]["failed"] == ["h2"], outcome
+    assert outcome["reverted"] == ["h1"] and outcome["failed"] == {"h2": "rolled_back"}, outcome
+    assert outcome["not_started"] == ["h3"] and not outcome["updated"], outcome
+    # h3's batch never started: no task of the batch play ran there, nothing changed.
+    assert not [r for r in run.results if r["host"] == "h3" and "pipeline" in r["task"]]
+    assert container_ids(fleet, engine, "h3") == h3_containers
+    # The whole fleet is back on a, with a's exact images.
+    for name in ("h1", "h2", "h3"):
+        assert_runs_healthy(fleet, engine, name, "a")
+        assert image_ids(fleet, engine, name) == before[name], name
+    # h2 fails the run with the pipeline's message, after the fleet was settled.
+    msg = run.task("Stop here, the deployment failed", host="h2")["result"]["msg"]
+    assert msg.startswith(f"Deployment {rollout}.h2 failed at verify") and "rolled back" in msg, msg
+    # The ledger tells it all.
+    rows = {r["deployment_id"]: r for r in fleet.records("deployment_id LIKE %s", (rollout + "%",))}
+    assert rows[f"{rollout}.h1"]["status"] == "rolled_back"
+    revert = rows[f"{rollout}-revert.h1"]
+    assert (revert["kind"], revert["status"], revert["rollback_of"], revert["host"]) == (
+        "rollback", "success", f"{rollout}.h1", "h1"), revert
+    assert f"fleet revert: rollout {rollout} stopped at batch 2, where h2 failed" in revert["notes"]
+    assert rows[f"{rollout}.h2"]["status"] == "rolled_back"
+    own = fleet.records("kind = 'rollback' AND rollback_of = %s", (f"{rollout}.h2",))
+    assert len(own) == 1 and own[0]["status"] == "success", own
+    assert not [r for r in rows.values() if r["host"] == "h3"], rows
+    assert "reverted to their previous images: h1" in run.stdout and "not started: h3" in run.stdout
+    assert lock_holders(fleet) == []
+
+
+def test_second_rollout_refused_while_one_holds_the_lock(fleet, engine, playbook):
+    """Another rollout of the environment holds the fleet-wide lock in the shared ledger: deploy.yml
+    stops before any host is touched, with one line naming the holder and how to take over."""
+    held = RL.run({"backend": "postgres", "dsn": fleet.ledger.dsn, "scope": "fleet-test/homeiq",
+                   "rollout_id": "deploy-20261127-000000-othr", "owner": {"controller": "awx-job-77", "pid": 12}})
+    assert held["acquired"], held
+    try:
+        before = {name: container_ids(fleet, engine, name) for name in ("h1", "h2", "h3")}
+        records = len(fleet.records())
+        run = playbook(REPO / "deploy.yml", inventory=fleet.inventory, extra_vars=release_vars("b"))
+        assert run.rc == 2, run.output[-6000:]
+        msg = run.task("Take the rollout lock")["result"]["msg"]
+        assert "rollout deploy-20261127-000000-othr holds the lock of fleet-test/homeiq" in msg and "\n" not in msg, msg
+        assert "controller awx-job-77" in msg and "-e rollout_lock_takeover=deploy-20261127-000000-othr" in msg
+        assert "Traceback" not in run.output
+        assert not [r for r in run.results if "pipeline" in r["task"]]
+        assert {name: container_ids(fleet, engine, name) for name in ("h1", "h2", "h3")} == before
+        assert len(fleet.records()) == records
+        assert lock_holders(fleet) == [("fleet-test/homeiq", "deploy-20261127-000000-othr")]
+    finally:
+        fleet.ledger.execute("DELETE FROM rollout_locks")

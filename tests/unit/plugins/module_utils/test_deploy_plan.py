@@ -121,3 +121,11 @@ def test_service_hash_ignores_what_needs_no_new_container():
     assert d.service_hash(dict(base, deploy={"replicas": 3})) == h
     assert d.service_hash(dict(base, environment={"A": "2"})) != h
     assert d.service_hash(dict(base, labels={"team": "dev"})) != h
+
+
+def test_prunable_tags_are_deployment_ids_that_sort_in_time():
+    for tag in ("deploy-20261127-033418", "deploy-20261127-033418-0vap", "deploy-20261127-033418-0vap.h1",
+                "deploy-20261127-033418-0vap-revert.homeiq-prod-1.example.invalid"):
+        assert d.PRUNABLE_TAG_RE.match(tag), tag
+    for tag in ("latest", "v1.2", "deploy-2026-11-27", "deploy-20261127-033418-0VAP", "release-20261127-033418"):
+        assert not d.PRUNABLE_TAG_RE.match(tag), tag
