@@ -122,6 +122,8 @@ def test_clean_rollout_canary_then_batches(fleet, engine, playbook):
         recap = next(ln for ln in run.stdout.splitlines() if ln.startswith(line) and "unreachable=" in ln)
         assert "failed=0" in recap and "unreachable=0" in recap, recap
     assert "Rollout %s: success" % rollout in run.stdout
+    # The environment's metrics over the shared ledger, every host counted.
+    assert "ledger, fleet-test, last 30 days: " in run.stdout
     assert lock_holders(fleet) == []
 
 
@@ -176,7 +178,8 @@ def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path)
 
 def test_second_rollout_refused_while_one_holds_the_lock(fleet, engine, playbook):
     """Another rollout of the environment holds the fleet-wide lock in the shared ledger: deploy.yml
-    stops before any host is touched, with one line naming the holder and how to take over."""
+    stops before any host is touched, with one line naming the holder and how to take over; naming
+    it with rollout_lock_takeover then takes the lock over."""
     held = RL.run({"backend": "postgres", "dsn": fleet.ledger.dsn, "scope": "fleet-test/homeiq",
                    "rollout_id": "deploy-20261127-000000-othr", "owner": {"controller": "awx-job-77", "pid": 12}})
     assert held["acquired"], held
@@ -193,5 +196,11 @@ def test_second_rollout_refused_while_one_holds_the_lock(fleet, engine, playbook
         assert {name: container_ids(fleet, engine, name) for name in ("h1", "h2", "h3")} == before
         assert len(fleet.records()) == records
         assert lock_holders(fleet) == [("fleet-test/homeiq", "deploy-20261127-000000-othr")]
+        # Once the operator knows that rollout is over, naming it takes the lock over.
+        run = playbook(REPO / "deploy.yml", inventory=fleet.inventory,
+                       extra_vars=release_vars("a", rollout_lock_takeover="deploy-20261127-000000-othr"))
+        assert run.rc == 0, run.output[-6000:]
+        assert "took over the rollout lock of fleet-test/homeiq from rollout deploy-20261127-000000-othr" in run.output
+        assert summary(run)["status"] == "success" and lock_holders(fleet) == []
     finally:
         fleet.ledger.execute("DELETE FROM rollout_locks")
