@@ -262,6 +262,8 @@ def test_manual_rollbacks_and_their_errors(project, playbook):
         assert run.rc != 0
         assert expected in run.output, run.output[-3000:]
         assert "Traceback" not in run.output
+        failed = [r for r in run.results if r["status"] == "failed"]
+        assert failed and "\n" not in failed[0]["result"]["msg"], failed
         assert project.containers() == before
 
     # rollback_to: previous -> A, recorded against B

@@ -204,3 +204,32 @@ def test_second_rollout_refused_while_one_holds_the_lock(fleet, engine, playbook
         assert summary(run)["status"] == "success" and lock_holders(fleet) == []
     finally:
         fleet.ledger.execute("DELETE FROM rollout_locks")
+
+
+def test_rollback_to_a_rollout_id(fleet, engine, playbook):
+    """rollback.yml with the id of an earlier rollout: each host goes back to its own record of it
+    (<id>.<host>); a host given another host's record is refused in one line, and nothing changes."""
+    run = playbook(REPO / "deploy.yml", inventory=fleet.inventory, extra_vars=release_vars("a"))
+    assert run.rc == 0, run.output[-6000:]
+    rollout_a = summary(run)["deployment_id"]
+    images_a = {name: image_ids(fleet, engine, name) for name in ("h1", "h2", "h3")}
+    run = playbook(REPO / "deploy.yml", inventory=fleet.inventory, extra_vars=release_vars("b"))
+    assert run.rc == 0, run.output[-6000:]
+    for name in ("h1", "h2", "h3"):
+        assert_runs_healthy(fleet, engine, name, "b")
+    on_b = container_ids(fleet, engine, "h1")
+    # Another host's record: refused before anything is recorded or touched.
+    run = playbook(REPO / "rollback.yml", inventory=fleet.inventory, args=("--limit", "h1"),
+                   extra_vars=release_vars("b", rollback_to=f"{rollout_a}.h2"))
+    assert run.rc == 2, run.output[-6000:]
+    msg = run.task("Check that the target exists, has images and ran on this host")["result"]["msg"]
+    assert msg == f"deployment {rollout_a}.h2 ran on h2, not on h1: give the rollout id, or a deployment of this host; nothing was changed", msg
+    assert container_ids(fleet, engine, "h1") == on_b
+    # The rollout id: every host back on its own images of release a, verified and recorded.
+    run = playbook(REPO / "rollback.yml", inventory=fleet.inventory, extra_vars=release_vars("a", rollback_to=rollout_a))
+    assert run.rc == 0, run.output[-6000:]
+    for name in ("h1", "h2", "h3"):
+        assert_runs_healthy(fleet, engine, name, "a")
+        assert image_ids(fleet, engine, name) == images_a[name], name
+    rows = fleet.records("kind = 'rollback' AND notes = %s", (f"deployment {rollout_a}",))
+    assert sorted((r["host"], r["status"]) for r in rows) == [("h1", "success"), ("h2", "success"), ("h3", "success")], rows
