@@ -5,7 +5,9 @@ Private to the homeiq.deploy collection: not a public API, may change without no
 
 One deployment event goes to every configured channel: a Slack incoming webhook (the
 runbook's message), a generic JSON webhook, an e-mail for failures (SMTP) and a Markdown
-summary appended to the CI step summary file. Payloads are built by pure functions so they
+summary appended to the CI step summary file. An event that carries a rollout (deploy.yml's
+summary of a rollout over several hosts) is about the whole fleet: its title and host lists
+come from the rollout, and its status is the one of the four a single deployment would have. Payloads are built by pure functions so they
 can be tested without a network; sending uses only the Python standard library.
 
 A channel that fails is reported, never raised: a notification must not hide or replace the
@@ -46,6 +48,18 @@ HEADLINES = {
     "rolled_back": "Deployment failed and was rolled back",
     "rollback_failed": "Deployment failed and its rollback failed",
 }
+# A rollout's status, its headline, and the deployment status its channels use (colour, emoji,
+# whether it is e-mailed).
+ROLLOUT_STATUSES = {
+    "success": ("Rollout succeeded", "success"),
+    "completed_with_failures": ("Rollout completed with failed hosts", "failed"),
+    "stopped": ("Rollout stopped at its failure threshold", "failed"),
+    "reverted": ("Rollout stopped and the fleet was reverted", "rolled_back"),
+    "revert_failed": ("Rollout stopped and its fleet revert failed", "rollback_failed"),
+}
+# Host names listed per line of a rollout in Slack, the e-mail and the step summary; the webhook
+# always gets the whole rollout.
+MAX_LISTED_HOSTS = 20
 FOOTER = "homeiq.deploy"
 USER_AGENT = "homeiq.deploy-notify/1"
 # Failing checks listed in a Slack message or an e-mail; the webhook always gets all of them.
@@ -76,6 +90,7 @@ class Event:
     workflow_run_id: str | None = None
     workflow_url: str | None = None
     commit_url: str | None = None
+    rollout: dict | None = None
 
 
 @dataclass
@@ -163,7 +178,17 @@ def build_event(raw, repository=None, workflow_run_id=None, workflow_url=None, c
     deployment_id = _text(raw.get("deployment_id"))
     if not deployment_id:
         raise NotifyInputError("event.deployment_id is empty: give the id of the deployment the notification is about")
+    rollout = parse_rollout(raw.get("rollout"))
     status = _text(raw.get("status"))
+    if rollout:
+        implied = ROLLOUT_STATUSES[rollout["status"]][1]
+        if status and status != implied:
+            raise NotifyInputError(
+                "event.status %r disagrees with event.rollout.status %r (a %s rollout is announced as %s); "
+                "leave event.status empty" % (status, rollout["status"], rollout["status"], implied))
+        status = implied
+    if not status:
+        raise NotifyInputError("event.status is empty: give one of %s, or a rollout" % ", ".join(STATUSES))
     if status not in STATUSES:
         raise NotifyInputError("event.status %r is not one of %s" % (status, ", ".join(STATUSES)))
     checks = raw.get("failing_checks") or []
@@ -190,14 +215,111 @@ def build_event(raw, repository=None, workflow_run_id=None, workflow_url=None, c
         workflow_run_id=_text(workflow_run_id),
         workflow_url=_text(workflow_url),
         commit_url=commit_link(commit_url, commit),
+        rollout=rollout,
     )
 
 
+def _names(value, what):
+    """A rollout's host list: names as strings, blanks dropped."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise NotifyInputError("event.rollout.%s must be a list of host names, not %s" % (what, type(value).__name__))
+    return [t for t in (_text(v) for v in value) if t]
+
+
+def _named(value, what):
+    """A rollout's host -> why mapping; a plain list of names is accepted with no reasons."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): _text(v) or "" for k, v in value.items() if _text(k)}
+    return {h: "" for h in _names(value, what)}
+
+
+def parse_rollout(raw):
+    """The rollout summary (deploy.yml's homeiq_rollout) checked and normalised, or None."""
+    if raw is None or raw == {}:
+        return None
+    if not isinstance(raw, dict):
+        raise NotifyInputError("event.rollout must be a dict (deploy.yml's homeiq_rollout) or null, not %s"
+                               % type(raw).__name__)
+    status = _text(raw.get("status"))
+    if status not in ROLLOUT_STATUSES:
+        raise NotifyInputError("event.rollout.status %r is not one of %s" % (status, ", ".join(ROLLOUT_STATUSES)))
+    stopped = raw.get("stopped") or {}
+    if not isinstance(stopped, dict):
+        raise NotifyInputError("event.rollout.stopped must be a dict (batch, hosts, failed, percentage) or empty")
+    out = {"deployment_id": _text(raw.get("deployment_id")), "status": status}
+    for key in ("updated", "unchanged", "reverted", "not_started", "unreachable"):
+        out[key] = _names(raw.get(key), key)
+    for key in ("failed", "revert_failed"):
+        out[key] = _named(raw.get(key), key)
+    out["stopped"] = {"batch": stopped.get("batch"), "hosts": _names(stopped.get("hosts"), "stopped.hosts"),
+                      "failed": _names(stopped.get("failed"), "stopped.failed"),
+                      "percentage": stopped.get("percentage")} if stopped else {}
+    batches = raw.get("batches") or []
+    out["batches"] = [_names(b, "batches[]") for b in batches] if isinstance(batches, (list, tuple)) else []
+    return out
+
+
+def rollout_hosts(rollout):
+    """Every host the rollout names, once, in the order they are listed."""
+    seen = []
+    for key in ("updated", "unchanged", "failed", "reverted", "revert_failed", "not_started", "unreachable"):
+        for h in rollout[key]:
+            if h not in seen:
+                seen.append(h)
+    return seen
+
+
+def _host_list(names, limit=MAX_LISTED_HOSTS):
+    shown = list(names)[:limit]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (" … and %d more" % more if more else "")
+
+
+def rollout_lines(rollout, limit=MAX_LISTED_HOSTS):
+    """What happened to the fleet, a line per outcome (the lines deploy.yml prints)."""
+    lines = []
+    stop = rollout["stopped"]
+    if stop:
+        lines.append("stopped at batch %s: %d of %d hosts failed (%s%%)" % (
+            stop["batch"], len(stop["failed"]), len(stop["hosts"]), stop["percentage"]))
+    if rollout["updated"]:
+        lines.append("updated: " + _host_list(rollout["updated"], limit))
+    if rollout["unchanged"]:
+        lines.append("already on the release: " + _host_list(rollout["unchanged"], limit))
+    if rollout["failed"]:
+        shown = ["%s (%s)" % (h, why.replace("_", " ")) if why else h for h, why in rollout["failed"].items()]
+        lines.append("failed: " + _host_list(shown, limit))
+    if rollout["reverted"]:
+        lines.append("reverted to their previous images: " + _host_list(rollout["reverted"], limit))
+    if rollout["revert_failed"]:
+        lines.append("REVERT FAILED, left on the new release: " + _host_list(list(rollout["revert_failed"]), limit))
+    if rollout["not_started"]:
+        lines.append("not started: " + _host_list(rollout["not_started"], limit))
+    if rollout["unreachable"]:
+        lines.append("unreachable: " + _host_list(rollout["unreachable"], limit))
+    return lines
+
+
+def shown_status(event):
+    """The status channels show: the rollout's own (`reverted`) or the deployment's."""
+    return event.rollout["status"] if event.rollout else event.status
+
+
 def title(event):
-    """`Deployment failed: homeiq to prod on web-1` (the parts that are known)."""
+    """`Deployment failed: homeiq to prod on web-1` (the parts that are known); for a rollout
+    `Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts`."""
     scope = event.project or "deployment %s" % event.deployment_id
     if event.environment:
         scope += " to %s" % event.environment
+    if event.rollout:
+        count = len(rollout_hosts(event.rollout))
+        if count:
+            scope += " on %d host%s" % (count, "" if count == 1 else "s")
+        return "%s: %s" % (ROLLOUT_STATUSES[event.rollout["status"]][0], scope)
     if event.host:
         scope += " on %s" % event.host
     return "%s: %s" % (HEADLINES[event.status], scope)
@@ -256,7 +378,7 @@ def slack_payload(event):
     """The runbook's Slack message: emoji and title, one attachment coloured by outcome."""
     fields = [
         {"title": "Deployment ID", "value": slack_escape(event.deployment_id), "short": True},
-        {"title": "Status", "value": slack_escape(event.status), "short": True},
+        {"title": "Status", "value": slack_escape(shown_status(event)), "short": True},
     ]
     if event.branch:
         fields.append({"title": "Branch", "value": slack_escape(event.branch), "short": True})
@@ -272,6 +394,10 @@ def slack_payload(event):
         fields.append({"title": "Environment", "value": slack_escape(event.environment), "short": True})
     if event.host:
         fields.append({"title": "Host", "value": slack_escape(event.host), "short": True})
+    if event.rollout:
+        lines = ["\u2022 " + slack_escape(line) for line in rollout_lines(event.rollout)]
+        if lines:
+            fields.append({"title": "Hosts", "value": "\n".join(lines), "short": False})
     if event.failing_checks:
         checks, more = listed_checks(event)
         lines = ["\u2022 " + slack_escape(c) for c in checks]
@@ -311,12 +437,13 @@ def webhook_payload(event):
         "workflow_url": event.workflow_url,
         "report_path": event.report_path,
         "notes": event.notes,
+        "rollout": event.rollout,
     }
 
 
 def facts(event):
     """(label, text, url) rows shared by the e-mail and the step summary."""
-    rows = [("Deployment ID", event.deployment_id, None), ("Status", event.status, None)]
+    rows = [("Deployment ID", event.deployment_id, None), ("Status", shown_status(event), None)]
     for label, value in (("Project", event.project), ("Environment", event.environment), ("Host", event.host),
                          ("Branch", event.branch)):
         if value:
@@ -346,6 +473,8 @@ def email_body(event):
     lines = [title(event), ""]
     for label, text, url in rows:
         lines.append("%-*s %s%s" % (width, label + ":", text, " (%s)" % url if url and url != text else ""))
+    if event.rollout and rollout_lines(event.rollout):
+        lines += ["", "Hosts:"] + ["  - %s" % line for line in rollout_lines(event.rollout)]
     if event.failing_checks:
         checks, more = listed_checks(event)
         lines += ["", "Failing checks:"] + ["  - %s" % c for c in checks]
@@ -401,6 +530,8 @@ def step_summary_markdown(event):
         if url:
             cell = "[%s](%s)" % (cell, _md_url(url))
         lines.append("| %s | %s |" % (label, cell))
+    if event.rollout and rollout_lines(event.rollout):
+        lines += ["", "**Hosts**", ""] + ["- %s" % md_escape(line) for line in rollout_lines(event.rollout)]
     if event.failing_checks:
         checks, more = listed_checks(event)
         lines += ["", "**Failing checks**", ""] + ["- %s" % md_escape(c) for c in checks]

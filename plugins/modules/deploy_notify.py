@@ -12,12 +12,13 @@ description:
   - C(slack) (O(slack_webhook_url)) posts the runbook's Slack message to an incoming webhook, a title
     with an emoji and one attachment coloured by outcome (C(good) for V(success), C(danger) for V(failed)
     and V(rollback_failed), C(warning) for V(rolled_back)) with the fields Deployment ID, Status, Branch,
-    Commit (a link with O(commit_url)), Workflow (a link with O(workflow_url)), Environment, Host, the
-    failing checks, the rollback and the notes, a footer and a timestamp.
+    Commit (a link with O(commit_url)), Workflow (a link with O(workflow_url)), Environment, Host (for a
+    rollout, its Hosts by outcome), the failing checks, the rollback and the notes, a footer and a timestamp.
   - C(webhook) (O(webhook_url)) posts JSON with the keys C(deployment_id), C(status), C(commit),
     C(branch), C(repository), C(environment), C(host), C(project), C(timestamp) (ISO 8601, UTC),
     C(failing_checks) (list), C(rollback) (dict or null), C(workflow_run_id), C(workflow_url),
-    C(report_path) and C(notes); every key is always present, null when unknown.
+    C(report_path), C(notes) and C(rollout) (the whole rollout, or null); every key is always present, null
+    when unknown.
   - C(email) (O(email_to)) sends a plain text e-mail over SMTP, only for V(failed), V(rolled_back) and
     V(rollback_failed) unless O(email_always) is set.
   - C(step_summary) appends a Markdown section to O(step_summary_path), or to the file named by
@@ -56,9 +57,9 @@ options:
         type: str
         required: true
       status:
-        description: Outcome of the deployment.
+        description:
+          - Outcome of the deployment. Required unless O(event.rollout) is given, which implies it.
         type: str
-        required: true
         choices: [success, failed, rolled_back, rollback_failed]
       commit:
         description: Commit deployed.
@@ -94,6 +95,19 @@ options:
       timestamp:
         description: When the deployment ended, ISO 8601 (a time without zone is UTC). Default now.
         type: str
+      rollout:
+        description:
+          - The summary of a rollout over several hosts, as C(deploy.yml) publishes it (C(homeiq_rollout)). With it the
+            notification is about the whole fleet, once, rather than one host.
+          - C(status) (required) is V(success), V(completed_with_failures), V(stopped), V(reverted) or V(revert_failed).
+            It sets O(event.status) (V(success); V(failed) for V(completed_with_failures) and V(stopped); V(rolled_back)
+            for V(reverted); V(rollback_failed) for V(revert_failed)), so leave that empty or give the same.
+          - C(updated), C(unchanged), C(reverted), C(not_started), C(unreachable) are lists of host names; C(failed) and
+            C(revert_failed) map a host to its status or error; C(stopped) is the batch that breached the failure
+            threshold (C(batch), C(hosts), C(failed), C(percentage)); C(batches) the hosts of each batch.
+          - The title counts the hosts and the channels list them by outcome (at most 20 names a line; the webhook
+            gets the whole rollout in its C(rollout) key, which is null for a single deployment).
+        type: dict
   slack_webhook_url:
     description: Slack incoming webhook URL. Empty leaves Slack off. A secret; never shown.
     type: str
@@ -316,7 +330,7 @@ def main():
         argument_spec=dict(
             event=dict(type="dict", required=True, options=dict(
                 deployment_id=dict(type="str", required=True),
-                status=dict(type="str", required=True, choices=list(STATUSES)),
+                status=dict(type="str", choices=list(STATUSES)),
                 commit=dict(type="str"),
                 branch=dict(type="str"),
                 project=dict(type="str"),
@@ -327,6 +341,7 @@ def main():
                 report_path=dict(type="str"),
                 notes=dict(type="str"),
                 timestamp=dict(type="str"),
+                rollout=dict(type="dict"),
             )),
             slack_webhook_url=dict(type="str", no_log=True),
             webhook_url=dict(type="str", no_log=True),

@@ -262,7 +262,7 @@ WEBHOOK_ROLLED_BACK = {
     "rollback": {"to": "deploy-20251125-090000", "status": "success"}, "workflow_run_id": "4242",
     "workflow_url": "https://github.com/org/homeiq/actions/runs/4242",
     "report_path": "/var/lib/homeiq/reports/deploy-20251126-101500/health.json",
-    "notes": "logs: /var/lib/homeiq/reports/deploy-20251126-101500/logs",
+    "notes": "logs: /var/lib/homeiq/reports/deploy-20251126-101500/logs", "rollout": None,
 }
 
 
@@ -317,6 +317,41 @@ def test_a_rolled_back_deployment_reaches_every_channel(playbook, tmp_path, hook
                      "email: sent (accepted for 2 recipients)", "step_summary: sent (appended 25 lines)"]
 
 
+def test_a_rollout_is_announced_once_for_the_fleet(playbook, tmp_path, hooks, smtp):
+    """deploy.yml's rollout summary through the role: no status given (the rollout implies it), no
+    host shown, the hosts listed by outcome on every channel, the webhook carrying the whole rollout."""
+    summary = tmp_path / "summary.md"
+    rollout = {"deployment_id": "deploy-20261127-041502-k2m9", "status": "reverted", "updated": [], "unchanged": [],
+               "failed": {"h2": "rolled_back"}, "reverted": ["h1"], "revert_failed": {}, "not_started": ["h3"],
+               "unreachable": [], "batches": [["h1"], ["h2"]],
+               "stopped": {"batch": 2, "hosts": ["h2"], "failed": ["h2"], "percentage": 100.0}}
+    role_vars = all_channels(hooks, smtp, summary, notify_host="", notify_event={
+        "deployment_id": rollout["deployment_id"], "rollout": rollout, "project": "homeiq", "environment": "prod",
+        "commit": SHA, "branch": "main", "timestamp": TIMESTAMP})
+    run = playbook(write_play(tmp_path, role_vars), env=env_for(smtp))
+    assert run.rc == 0, run.output[-3000:]
+    r = notify_result(run)
+    assert r["status"] == "rolled_back" and r["sent"] == ["slack", "webhook", "email", "step_summary"], r
+    headline = "Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts"
+    assert r["title"] == headline
+    slack = json.loads(hooks.received("/services/")[0]["body"])
+    assert slack["text"] == ":warning: *%s*" % headline
+    fields = {f["title"]: f["value"] for f in slack["attachments"][0]["fields"]}
+    assert "Host" not in fields and fields["Status"] == "reverted"
+    assert fields["Hosts"].splitlines() == ["\u2022 stopped at batch 2: 1 of 1 hosts failed (100.0%)",
+                                            "\u2022 failed: h2 (rolled back)", "\u2022 reverted to their previous images: h1",
+                                            "\u2022 not started: h3"]
+    hook = hooks.received("/hooks/")
+    assert len(hook) == 1
+    body = json.loads(hook[0]["body"])
+    assert (body["deployment_id"], body["status"], body["host"]) == (rollout["deployment_id"], "rolled_back", None)
+    assert body["rollout"] == rollout
+    assert len(smtp.messages) == 1
+    assert smtp.messages[0]["message"]["Subject"] == "%s (%s)" % (headline, rollout["deployment_id"])
+    assert "  - reverted to their previous images: h1" in smtp.messages[0]["message"].get_content().splitlines()
+    assert "**Hosts**\n\n- stopped at batch 2: 1 of 1 hosts failed (100.0%)\n" in summary.read_text()
+
+
 def test_a_success_fills_scope_from_the_inventory_and_is_not_emailed(playbook, tmp_path, hooks, smtp):
     summary = tmp_path / "summary.md"
     role_vars = all_channels(hooks, smtp, summary, notify_event={"deployment_id": "deploy-20251126-120000",
@@ -346,7 +381,7 @@ def test_a_success_fills_scope_from_the_inventory_and_is_not_emailed(playbook, t
         "deployment_id": "deploy-20251126-120000", "status": "success", "commit": "v1.4.2", "branch": None,
         "repository": None, "environment": "local", "host": "localhost", "project": "homeiq-demo",
         "timestamp": TIMESTAMP, "failing_checks": [], "rollback": None, "workflow_run_id": None, "workflow_url": None,
-        "report_path": None, "notes": None,
+        "report_path": None, "notes": None, "rollout": None,
     }
     assert summary.read_text().startswith("### \u2705 Deployment succeeded: homeiq-demo to local on localhost\n")
 

@@ -51,6 +51,18 @@ def summary(run):
     return run.task("Publish the rollout")["result"]["ansible_stats"]["data"]["homeiq_rollout"]
 
 
+HOOK = "/hooks/fleet-secret-path"
+
+
+def announced(receiver):
+    """The webhook's payloads: each host's own, then the one for the whole rollout, which must
+    come last and only once."""
+    payloads = receiver.payloads(HOOK)
+    assert payloads and payloads[-1]["rollout"] is not None, payloads
+    assert all(p["rollout"] is None for p in payloads[:-1]), payloads
+    return payloads[:-1], payloads[-1]
+
+
 def lock_holders(fleet):
     return fleet.ledger.execute("SELECT scope, rollout_id FROM rollout_locks")
 
@@ -95,12 +107,14 @@ def test_host_unreachable_at_the_start(fleet, engine, playbook):
     assert lock_holders(fleet) == []
 
 
-def test_clean_rollout_canary_then_batches(fleet, engine, playbook):
+def test_clean_rollout_canary_then_batches(fleet, engine, playbook, receiver):
     """Every host reachable; the canary h1 alone first, then batches of two (h2 and h3); all
-    healthy, one rollout id with one ledger record per host, the lock released."""
+    healthy, one rollout id with one ledger record per host, the lock released, and one
+    notification for the rollout after each host's own."""
     run = playbook(REPO / "deploy.yml", inventory=fleet.inventory,
                    extra_vars=release_vars("a", deploy_canary_group="homeiq_canary", deploy_batch_size=2,
-                                           deploy_max_fail_percentage=0))
+                                           deploy_max_fail_percentage=0,
+                                           notify_webhook_url=f"http://127.0.0.1:{receiver.port}{HOOK}"))
     assert run.rc == 0, run.output[-6000:]
     for name in ("h1", "h2", "h3"):
         assert_runs_healthy(fleet, engine, name, "a")
@@ -122,12 +136,19 @@ def test_clean_rollout_canary_then_batches(fleet, engine, playbook):
         recap = next(ln for ln in run.stdout.splitlines() if ln.startswith(line) and "unreachable=" in ln)
         assert "failed=0" in recap and "unreachable=0" in recap, recap
     assert "Rollout %s: success" % rollout in run.stdout
+    hosts, fleet_wide = announced(receiver)
+    assert sorted((p["deployment_id"], p["status"], p["host"]) for p in hosts) == [
+        (f"{rollout}.{h}", "success", h) for h in ("h1", "h2", "h3")], hosts
+    assert fleet_wide["status"] == "success" and fleet_wide["rollout"]["status"] == "success", fleet_wide
+    assert sorted(fleet_wide["rollout"]["updated"] + fleet_wide["rollout"]["unchanged"]) == ["h1", "h2", "h3"]
+    assert fleet_wide["rollout"]["batches"] == [["h1"], ["h2", "h3"]]
+    assert fleet_wide["commit"] == hosts[0]["commit"] and fleet_wide["environment"] == "fleet-test"
     # The environment's metrics over the shared ledger, every host counted.
     assert "ledger, fleet-test, last 30 days: " in run.stdout
     assert lock_holders(fleet) == []
 
 
-def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path):
+def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path, receiver):
     """Release b over the fleet on release a, h2's verification failing (the routebug release):
     the canary h1 is updated, h2 fails and rolls itself back, the threshold (0 %) is breached, h3's
     batch never starts, and h1 is reverted to a's exact images, verified, and recorded."""
@@ -143,7 +164,8 @@ def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path)
     shutil.copytree(fleet.inventory.parent, inventory)
     shutil.copy(PROD_ROLLOUT, inventory / "group_vars" / "all" / "zz_rollout.yml")
     run = playbook(REPO / "deploy.yml", inventory=inventory / "hosts.yml", extra_vars={
-        "deploy_env_files": ["{{ test_host_env_file }}", "{{ %r if inventory_hostname == 'h2' else %r }}" % (bad, good)]})
+        "deploy_env_files": ["{{ test_host_env_file }}", "{{ %r if inventory_hostname == 'h2' else %r }}" % (bad, good)],
+        "notify_webhook_url": f"http://127.0.0.1:{receiver.port}{HOOK}"})
     assert run.rc == 2, run.output[-6000:]
     outcome = summary(run)
     rollout = outcome["deployment_id"]
@@ -174,6 +196,14 @@ def test_breached_threshold_reverts_the_fleet(fleet, engine, playbook, tmp_path)
     assert not [r for r in rows.values() if r["host"] == "h3"], rows
     assert "reverted to their previous images: h1" in run.stdout and "not started: h3" in run.stdout
     assert lock_holders(fleet) == []
+    # Each host said what happened to it (h1 twice: its deployment, then its revert), nothing
+    # came from h3, and one notification for the whole rollout came last.
+    hosts, fleet_wide = announced(receiver)
+    assert sorted((p["deployment_id"], p["status"], p["host"]) for p in hosts) == [
+        (f"{rollout}-revert.h1", "success", "h1"), (f"{rollout}.h1", "success", "h1"),
+        (f"{rollout}.h2", "rolled_back", "h2")], hosts
+    assert (fleet_wide["deployment_id"], fleet_wide["status"], fleet_wide["host"]) == (rollout, "rolled_back", None)
+    assert fleet_wide["rollout"] == outcome, (fleet_wide, outcome)
 
 
 def test_second_rollout_refused_while_one_holds_the_lock(fleet, engine, playbook):

@@ -168,6 +168,7 @@ def test_webhook_payload_full_shape():
         "workflow_run_id": "4242", "workflow_url": "https://github.com/org/homeiq/actions/runs/4242",
         "report_path": "/var/lib/homeiq/reports/health.json",
         "notes": "logs: /var/lib/homeiq/logs/deploy-20251126-101500",
+        "rollout": None,
     }
 
 
@@ -176,7 +177,7 @@ def test_webhook_payload_keeps_every_key_when_unknown():
     assert payload == {"deployment_id": "deploy-1", "status": "failed", "commit": None, "branch": None, "repository": None,
                        "environment": None, "host": None, "project": None, "timestamp": "2025-11-26T10:15:00Z",
                        "failing_checks": [], "rollback": None, "workflow_run_id": None, "workflow_url": None,
-                       "report_path": None, "notes": None}
+                       "report_path": None, "notes": None, "rollout": None}
     json.dumps(payload)
 
 
@@ -245,6 +246,103 @@ def test_step_summary_escapes_table_breakers():
     assert "| Branch | a\\|b\\*c |" in md
     assert md.rstrip().endswith("x<br>y")
     assert md.startswith("### \u2705 Deployment succeeded")
+
+
+# --- a rollout over several hosts ------------------------------------------------------------
+
+# deploy.yml's homeiq_rollout after a breach with fleet_revert, as the fleet test produces it.
+REVERTED = {
+    "deployment_id": "deploy-20261127-041502-k2m9", "status": "reverted",
+    "updated": [], "unchanged": [], "failed": {"h2": "rolled_back"}, "reverted": ["h1"], "revert_failed": {},
+    "not_started": ["h3"], "unreachable": [], "batches": [["h1"], ["h2"]],
+    "stopped": {"batch": 2, "hosts": ["h2"], "failed": ["h2"], "percentage": 100.0},
+}
+
+
+def rollout_event(rollout=None, **over):
+    raw = {"deployment_id": "deploy-20261127-041502-k2m9", "project": "homeiq", "environment": "prod",
+           "commit": SHA, "rollout": dict(REVERTED if rollout is None else rollout)}
+    raw.update(over)
+    return n.build_event(raw, now=NOW)
+
+
+@pytest.mark.parametrize("status, implied, headline", [
+    ("success", "success", "Rollout succeeded"),
+    ("completed_with_failures", "failed", "Rollout completed with failed hosts"),
+    ("stopped", "failed", "Rollout stopped at its failure threshold"),
+    ("reverted", "rolled_back", "Rollout stopped and the fleet was reverted"),
+    ("revert_failed", "rollback_failed", "Rollout stopped and its fleet revert failed"),
+])
+def test_a_rollout_implies_the_status_and_titles_the_fleet(status, implied, headline):
+    ev = rollout_event(dict(REVERTED, status=status))
+    assert ev.status == implied
+    # h1, h2 and h3 are named once each, whatever their outcome; no single host is shown.
+    assert n.title(ev) == headline + ": homeiq to prod on 3 hosts"
+    assert rollout_event(dict(REVERTED, status=status), status=implied).status == implied
+
+
+def test_rollout_lines_say_what_happened_to_each_host():
+    rollout = dict(REVERTED, status="revert_failed", updated=["h4"], unchanged=["h5"], unreachable=["h6"],
+                   reverted=[], revert_failed={"h1": "verify failed"})
+    assert n.rollout_lines(n.parse_rollout(rollout)) == [
+        "stopped at batch 2: 1 of 1 hosts failed (100.0%)",
+        "updated: h4",
+        "already on the release: h5",
+        "failed: h2 (rolled back)",
+        "REVERT FAILED, left on the new release: h1",
+        "not started: h3",
+        "unreachable: h6",
+    ]
+    assert n.rollout_lines(n.parse_rollout({"status": "success", "updated": ["a", "b"]})) == ["updated: a, b"]
+
+
+def test_rollout_channels_list_the_hosts():
+    ev = rollout_event()
+    slack = n.slack_payload(ev)
+    assert slack["text"] == ":warning: *Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts*"
+    fields = {f["title"]: f["value"] for f in slack["attachments"][0]["fields"]}
+    assert fields["Status"] == "reverted" and "Host" not in fields
+    assert fields["Hosts"] == ("\u2022 stopped at batch 2: 1 of 1 hosts failed (100.0%)\n\u2022 failed: h2 (rolled back)\n"
+                               "\u2022 reverted to their previous images: h1\n\u2022 not started: h3")
+    hook = n.webhook_payload(ev)
+    assert hook["status"] == "rolled_back" and hook["host"] is None
+    assert hook["rollout"]["reverted"] == ["h1"] and hook["rollout"]["failed"] == {"h2": "rolled_back"}
+    assert hook["rollout"]["stopped"]["batch"] == 2 and hook["rollout"]["batches"] == [["h1"], ["h2"]]
+    json.dumps(hook)
+    msg = n.email_message(ev, "deploy@example.com", ["oncall@example.com"])
+    assert msg["X-HomeIQ-Deployment-Status"] == "rolled_back"
+    assert msg["Subject"] == "Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts (%s)" % ev.deployment_id
+    body = msg.get_content()
+    assert "Status:        reverted\n" in body
+    assert "Hosts:\n  - stopped at batch 2: 1 of 1 hosts failed (100.0%)\n  - failed: h2 (rolled back)\n" in body
+    md = n.step_summary_markdown(ev)
+    assert md.startswith("### \u26a0\ufe0f Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts\n")
+    assert "| Status | `reverted` |" in md
+    assert "**Hosts**\n\n- stopped at batch 2: 1 of 1 hosts failed (100.0%)\n- failed: h2 (rolled back)\n" in md
+
+
+def test_a_rollout_lists_at_most_twenty_hosts_a_line_and_the_webhook_all():
+    hosts = ["web-%02d" % i for i in range(45)]
+    ev = rollout_event({"status": "success", "updated": hosts})
+    assert n.title(ev).endswith("on 45 hosts")
+    assert n.rollout_lines(ev.rollout) == ["updated: " + ", ".join(hosts[:20]) + " \u2026 and 25 more"]
+    assert n.webhook_payload(ev)["rollout"]["updated"] == hosts
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"status": "success"}, "event.status 'success' disagrees with event.rollout.status 'reverted'"),
+    ({"rollout": {"status": "half"}}, "event.rollout.status 'half' is not one of success, completed_with_failures"),
+    ({"rollout": "deploy-1"}, "event.rollout must be a dict"),
+    ({"rollout": {"status": "success", "updated": "h1"}}, "event.rollout.updated must be a list of host names, not str"),
+    ({"rollout": {"status": "stopped", "stopped": ["h1"]}}, "event.rollout.stopped must be a dict"),
+    ({"rollout": None}, "event.status is empty: give one of success, failed, rolled_back, rollback_failed, or a rollout"),
+])
+def test_bad_rollouts_are_one_line_errors(over, message):
+    raw = {"deployment_id": "d", "rollout": REVERTED}
+    raw.update(over)
+    with pytest.raises(n.NotifyInputError) as info:
+        n.build_event(raw)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
 
 
 # --- secrets -------------------------------------------------------------------------------
