@@ -7,8 +7,9 @@ One deployment event goes to every configured channel: a Slack incoming webhook 
 runbook's message), a generic JSON webhook, an e-mail for failures (SMTP) and a Markdown
 summary appended to the CI step summary file. An event that carries a rollout (deploy.yml's
 summary of a rollout over several hosts) is about the whole fleet: its title and host lists
-come from the rollout, and its status is the one of the four a single deployment would have. Payloads are built by pure functions so they
-can be tested without a network; sending uses only the Python standard library.
+come from the rollout, and its status is the one of the four a single deployment would have.
+Payloads are built by pure functions so they can be tested without a network; sending uses
+only the Python standard library.
 
 A channel that fails is reported, never raised: a notification must not hide or replace the
 deployment's own outcome. Secrets (webhook URLs, header values, the SMTP password) never
