@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from urllib.parse import quote
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._ledger_common import LedgerError
@@ -72,14 +73,28 @@ class SQLiteStore(LedgerStore):
             conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
             # Writers switch the file to WAL once (it persists); readers and check mode leave it alone.
             if create and self.path != ":memory:":
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                if mode.lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
+                self._switch_to_wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
         except Exception:
             conn.close()
             raise
         return conn
+
+    def _switch_to_wal(self, conn):
+        """Switching the journal needs the file to itself, and SQLite answers "locked" at once,
+        without its busy handler, when another connection opened a fresh ledger at the same
+        moment; so wait here, up to the timeout, as every other lock waits."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                low = str(exc).lower()
+                if ("locked" not in low and "busy" not in low) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _begin(self, write):
         self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
