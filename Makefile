@@ -10,7 +10,7 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test env docker images test-services sanity lint units integration molecule build-install docs-check compat clean
+.PHONY: demo test env docker images tools test-services sanity lint units integration molecule build-install docs-check compat compat-compose clean
 
 demo: env images
 	$(BIN)/ansible-playbook deploy.yml -i inventories/local
@@ -27,10 +27,14 @@ docker:
 images: docker
 	scripts/build-base-image
 
-# PostgreSQL on loopback and headless Chromium for the ledger's tests (both idempotent).
-test-services:
+# The command-line tools the tests call (shellcheck, node/npm, cron, logrotate, sshd, iproute2...),
+# PostgreSQL on loopback and headless Chromium for the ledger's tests (all idempotent, quiet when present).
+test-services: tools
 	scripts/ensure-postgres
 	scripts/ensure-chromium
+
+tools:
+	scripts/ensure-tools
 
 sanity: env
 	scripts/run-tests sanity
@@ -55,6 +59,11 @@ docs-check: env
 
 compat: env
 	scripts/run-tests compat
+
+# The Compose lane (not part of `make test`): the Compose, pipeline and preflight integration cases
+# with Compose 2.40.3 from Debian sid (scripts/ensure-compose-lane), selected by DOCKER_CONFIG.
+compat-compose: env images
+	scripts/run-tests compat-compose
 
 clean:
 	rm -rf $(VENV) .venv-* tests/output build .ansible

@@ -43,6 +43,14 @@ class PlaybookRun:
         return self.stdout + self.stderr
 
 
+def compose_version():
+    """The (major, minor) of the Compose plugin the tests run (DOCKER_CONFIG picks the lane's plugin),
+    for the few assertions on Compose's own wording, which changed between 2.26 and 2.40."""
+    out = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True, check=True).stdout
+    major, minor = out.strip().lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update({
@@ -89,3 +97,8 @@ def playbook(tmp_path):
     def _run(playbook_path, **kw):
         return run_playbook(playbook_path, tmp_path, **kw)
     return _run
+
+
+@pytest.fixture(name="compose_version", scope="session")
+def compose_version_fixture():
+    return compose_version()

