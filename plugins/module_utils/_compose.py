@@ -16,6 +16,9 @@ MIN_COMPOSE_VERSION = (2, 21, 0)
 
 _ERROR_HINTS = re.compile(r"(error|failed|invalid|not found|no such|unknown|denied|cannot)", re.I)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Compose's progress lines (" Container homeiq-web-1  Error"): they name a resource and its state,
+# never why it failed, so the line that says why is looked for among the others.
+_PROGRESS = re.compile(r"^(Container|Network|Volume|Image) \S+\s+\S+$")
 
 
 class ComposeError(Exception):
@@ -44,17 +47,34 @@ def error_line(stderr, stdout=""):
     lines = [ln for ln in lines if ln]
     if not lines:
         return "no output"
+    lines = [ln for ln in lines if not _PROGRESS.match(ln)] or lines
     for ln in reversed(lines):
         if _ERROR_HINTS.search(ln):
             return ln
     return lines[-1]
 
 
+# Compose's own discovery order when no file is named (compose-go's DefaultFileNames and
+# DefaultOverrideFileNames): the first main file found, then the first override file found.
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+DEFAULT_OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                          "docker-compose.override.yaml")
+
+
+def _under(base, path):
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
+
+
 class ComposeCLI:
-    """Runs `docker compose` for one project with its files, env files and profiles."""
+    """Runs `docker compose` for one project with its files, env files and profiles.
+
+    Compose runs from `project_src` (its working directory), as `docker compose -f` does from a checkout:
+    relative files and env files are relative to it, and the project directory (where relative paths in the
+    files and the `.env` resolve from) is the first file's folder unless `project_directory` names one.
+    """
 
     def __init__(self, project_src, project_name=None, files=None, env_files=None, profiles=None,
-                 override_file=None, docker_bin="docker", environ=None):
+                 override_file=None, docker_bin="docker", environ=None, project_directory=None):
         self.project_src = project_src
         self.project_name = project_name
         self.files = list(files or [])
@@ -63,37 +83,57 @@ class ComposeCLI:
         self.override_file = override_file
         self.docker_bin = docker_bin
         self.environ = dict(os.environ if environ is None else environ)
+        self.project_directory = project_directory or None
 
     def base_args(self, with_override=True):
-        args = [self.docker_bin, "compose", "--project-directory", self.project_src]
+        args = [self.docker_bin, "compose"]
+        if self.project_directory:
+            args += ["--project-directory", _under(self.project_src, self.project_directory)]
         if self.project_name:
             args += ["--project-name", self.project_name]
         for f in self.files:
-            args += ["--file", f if os.path.isabs(f) else os.path.join(self.project_src, f)]
+            args += ["--file", _under(self.project_src, f)]
         if with_override and self.override_file:
             if not self.files:
-                args += ["--file", self.default_file()]
+                for f in self.default_files():
+                    args += ["--file", f]
             args += ["--file", self.override_file]
         for e in self.env_files:
-            args += ["--env-file", e if os.path.isabs(e) else os.path.join(self.project_src, e)]
+            args += ["--env-file", _under(self.project_src, e)]
         for p in self.profiles:
             args += ["--profile", p]
         return args
 
+    def project_dir(self):
+        """The project directory as Compose resolves it: where `.env` and relative paths in the files are read from."""
+        if self.project_directory:
+            return _under(self.project_src, self.project_directory)
+        if self.files:
+            return os.path.dirname(_under(self.project_src, self.files[0]))
+        return os.path.normpath(self.project_src)
+
+    def default_files(self):
+        """The files Compose would pick on its own (the main file and its override, when present);
+        needed once an override file of ours is added, since naming any file turns discovery off."""
+        found = [os.path.join(self.project_src, n) for n in DEFAULT_FILES if os.path.isfile(os.path.join(self.project_src, n))]
+        if not found:
+            raise ComposeError(f"no compose file in {self.project_src}: add compose.yaml or name files with `files`")
+        overrides = [os.path.join(self.project_src, n) for n in DEFAULT_OVERRIDE_FILES
+                     if os.path.isfile(os.path.join(self.project_src, n))]
+        return found[:1] + overrides[:1]
+
     def default_file(self):
-        """The file Compose would pick on its own; needed once an override file is added."""
-        for name in ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"):
-            path = os.path.join(self.project_src, name)
-            if os.path.exists(path):
-                return path
-        raise ComposeError(f"no compose file in {self.project_src}: add compose.yaml or name files with `files`")
+        """The main file Compose would pick on its own."""
+        return self.default_files()[0]
 
     def run(self, args, with_override=True, timeout=None, check=True):
         cmd = self.base_args(with_override) + list(args)
+        if not os.path.isdir(self.project_src):
+            raise ComposeError(f"project_src {self.project_src} does not exist or is not a directory: point it at the folder Compose runs from")
         try:
             # plain Python, shared by several modules and tested without AnsibleModule: no run_command here
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.environ,  # pylint: disable=ansible-bad-function
-                                  stdin=subprocess.DEVNULL, check=False)
+                                  cwd=self.project_src, stdin=subprocess.DEVNULL, check=False)
         except FileNotFoundError:
             raise ComposeError(f"'{self.docker_bin}' not found: install the Docker CLI with the Compose v2 plugin")
         except subprocess.TimeoutExpired:

@@ -52,6 +52,10 @@ def validate_params(p):
     src = p["project_src"]
     if not os.path.isdir(src):
         raise DeployError(f"project_src {src} does not exist or is not a directory: point it at the folder holding the compose files")
+    pdir = p.get("project_directory")
+    if pdir and not os.path.isdir(os.path.join(src, pdir)):
+        raise DeployError(f"project_directory {os.path.join(src, pdir)} does not exist: give a folder relative to project_src, or leave it "
+                          "unset to use the first compose file's folder as `docker compose -f` does")
     for f in p.get("files") or []:
         path = f if os.path.isabs(f) else os.path.join(src, f)
         if not os.path.isfile(path):
@@ -202,6 +206,8 @@ class Deployment:
         self.cfg = None
         self.state_dir = params.get("state_dir") or default_state_dir()
         self._tmp = None
+        self.version = self.services_cfg = None
+        self.selected, self.restore = [], {}
 
     # ----- observation -------------------------------------------------------------------------
     def observe(self):
@@ -262,40 +268,52 @@ class Deployment:
 
     # ----- the run ----------------------------------------------------------------------------
     def run(self):
+        self.prepare()
+        return self.execute()
+
+    def prepare(self, tag_optional=False):
+        """Every check that changes nothing: input, Compose, the engine, the services and images to restore.
+
+        With `tag_optional`, a `restore_tag` that no image of this project carries leaves `self.restore`
+        empty instead of failing (a stack restores only the projects that have the tag).
+        """
         p = self.p
         validate_params(p)
         self.compose = ComposeCLI(p["project_src"], p.get("project_name"), p.get("files"), p.get("env_files"),
-                                  p.get("profiles"))
+                                  p.get("profiles"), project_directory=p.get("project_directory"))
         try:
-            version = self.compose.version()
+            self.version = self.compose.version()
             self.engine = Engine()
             self.cfg = self.compose.config(with_override=False)
         except (ComposeError, EngineError) as exc:
             raise DeployError(_one_line(exc))
         self.project = self.cfg.get("name") or p.get("project_name")
-        services_cfg = self.cfg.get("services") or {}
+        services_cfg = self.services_cfg = self.cfg.get("services") or {}
         wanted = list(p.get("services") or [])
         unknown = sorted(set(wanted) - set(services_cfg))
         if unknown:
             raise DeployError("unknown service%s %s: the project defines %s" % (
                 "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(services_cfg))))
-        selected = wanted or list(services_cfg)
-        restore = dict(p.get("restore_images") or {})
+        self.selected = wanted or list(services_cfg)
+        self.restore = dict(p.get("restore_images") or {})
         if p.get("restore_tag"):
-            restore = self._images_tagged(p["restore_tag"], services_cfg, wanted)
+            self.restore = self._images_tagged(p["restore_tag"], services_cfg, wanted, tag_optional)
         if p["state"] == "restored":
-            unknown = sorted(set(restore) - set(services_cfg))
+            unknown = sorted(set(self.restore) - set(services_cfg))
             if unknown:
                 raise DeployError("restore_images names unknown service%s %s: the project defines %s" % (
                     "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(sorted(services_cfg))))
-            missing = [f"{s} ({i})" for s, i in sorted(restore.items()) if self.engine.image_id(i) != i]
+            missing = [f"{s} ({i})" for s, i in sorted(self.restore.items()) if self.engine.image_id(i) != i]
             if missing:
                 raise DeployError("cannot restore: the engine has no image %s; nothing was changed. Pick a deployment "
                                   "whose images still exist" % ", ".join(missing))
-            selected = [s for s in services_cfg if s in restore]
+            self.selected = [s for s in services_cfg if s in self.restore]
 
+    def execute(self):
+        """Takes the project's lock and converges (or removes) the project; `prepare()` came first."""
+        p = self.p
         result = {"deployment_id": self.deployment_id, "project_name": self.project,
-                  "compose_version": ".".join(map(str, version))}
+                  "compose_version": ".".join(map(str, self.version))}
         lock = None
         if p.get("lock", True) and not self.check_mode:
             lock = ProjectLock(self.project, lock_dir=p.get("lock_dir"), timeout=p.get("lock_timeout") or 0,
@@ -303,7 +321,7 @@ class Deployment:
             try:
                 lock.acquire()
             except LockHeld as exc:
-                raise DeployError(str(exc), lock_holder=exc.holder)
+                raise DeployError(str(exc), lock_holder=exc.holder, stack_changed=False)
             if lock.taken_over:
                 result["lock_taken_over"] = lock.taken_over
                 self.warn("took over the lock of an interrupted run: %s (%s)" % (
@@ -312,7 +330,7 @@ class Deployment:
             if p["state"] == "absent":
                 result.update(self._absent())
             else:
-                result.update(self._converge(selected, services_cfg, restore))
+                result.update(self._converge(self.selected, self.services_cfg, self.restore))
         except (ComposeError, EngineError) as exc:
             raise self._fail(_one_line(exc))
         finally:
@@ -340,8 +358,9 @@ class Deployment:
             if running and self.engine.image_id(refs[svc]) != running:
                 self.engine.tag(running, *split_ref(refs[svc]))
 
-    def _images_tagged(self, tag, services_cfg, wanted):
-        """service -> image ID of `<service image>:<tag>`; every service must have one."""
+    def _images_tagged(self, tag, services_cfg, wanted, optional=False):
+        """service -> image ID of `<service image>:<tag>`; every service must have one (with `optional`,
+        none at all is also accepted)."""
         found, missing = {}, []
         for svc in wanted or list(services_cfg):
             repo = split_ref(image_ref(self.project, svc, services_cfg[svc]))[0]
@@ -350,7 +369,7 @@ class Deployment:
                 found[svc] = image_id
             else:
                 missing.append(f"{repo}:{tag}")
-        if missing:
+        if missing and not (optional and not found):
             raise DeployError("cannot restore tag %s: no image %s on this host; nothing was changed. "
                               "`docker image ls` lists the tags that exist" % (tag, ", ".join(missing)))
         return found
@@ -442,7 +461,7 @@ class Deployment:
                                 timeout=p.get("timeout"))
             except ComposeError as exc:
                 after = self.observe()
-                bad = sorted(s for s in selected if s in after and (after[s]["state"] != "running" or after[s]["health"] == "unhealthy"))
+                bad = sorted(s for s in selected if s in after and not_ready(after[s]))
                 raise self._fail("`docker compose up` failed%s: %s" % (
                     " (not running or unhealthy: %s)" % ", ".join(bad) if bad else "", exc), before,
                     current_images={s: c["image_id"] for s, c in after.items()}, failed_services=bad,
@@ -475,6 +494,12 @@ class Deployment:
             "current_images": {s: c.get("image_id") for s, c in predicted.items() if c.get("image_id")},
             "diff": {"before": _view(before), "after": _view(predicted)},
         }
+
+
+def not_ready(container):
+    """Whether a container failed `up --wait`: not running, unhealthy, or still starting when Compose
+    gave up (2.40 stops at --wait-timeout with the dependency's health still "starting")."""
+    return container.get("state") != "running" or container.get("health") in ("unhealthy", "starting")
 
 
 def _predict(before, plan, targets, deployment_id):

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: compose_deploy
-short_description: Build and deploy a Docker Compose project, or restore it to exact images
+short_description: Build and deploy a Docker Compose project or a stack of them, or restore them to exact images
 version_added: 0.1.0
 description:
   - Builds the images of a Compose v2 project and brings its services up, waiting for them to be healthy.
+  - With O(projects), deploys a stack of compose projects in list order, each one healthy before the next
+    starts; the first failure stops the stack and names the projects it had changed.
+  - Runs Compose from O(project_src) as C(docker compose -f FILE) runs from a checkout, so relative paths in the
+    compose files (C(env_file), bind mounts, build contexts) resolve from the first file's folder unless
+    O(project_directory) names another.
   - Decides what changes from state that can be queried (Compose's config hashes, the image IDs of the
     running containers and fingerprints of the build contexts), so a second run with the same definition
     and sources changes nothing and recreates no container.
@@ -24,16 +29,62 @@ requirements:
   - docker (Python SDK) 7.0 or newer
 options:
   project_src:
-    description: Folder holding the compose files; relative O(files) and O(env_files) are read from it.
+    description:
+      - Folder Compose runs from (its working directory), such as the root of a checkout. Relative O(files),
+        O(env_files) and O(project_directory) are relative to it, also within O(projects).
     type: path
     required: true
   project_name:
-    description: Compose project name. Defaults to the C(name) of the compose file, else the folder name.
+    description: Compose project name. Defaults to the C(name) of the compose file, else the project directory's name.
     type: str
   files:
-    description: Compose files, in order. Defaults to the file Compose picks in O(project_src).
+    description:
+      - Compose files, in order. Defaults to the files Compose picks in O(project_src) on its own
+        (C(compose.yaml) or its other names, and its C(compose.override.yaml) when there is one).
     type: list
     elements: path
+  project_directory:
+    description:
+      - Compose's project directory (C(--project-directory)), relative to O(project_src) or absolute. Relative
+        paths in the compose files and the C(.env) read for interpolation resolve from it.
+      - Unset, it is not passed to Compose, which then uses the folder of the first of O(files) (or
+        O(project_src) without O(files)), exactly as C(docker compose -f) does.
+    type: str
+  projects:
+    description:
+      - A stack of compose projects, deployed in this order; each must be running and healthy (with O(wait))
+        before the next one starts, and the first failure stops the stack.
+      - With O(state=restored) only the projects in O(restore_images) are restored, in reverse order;
+        O(state=absent) removes the projects in reverse order.
+      - Cannot be combined with the top-level O(project_name), O(files), O(env_files), O(profiles), O(services)
+        or O(project_directory); give them per project. The other options apply to every project.
+      - An empty list deploys the single project the top-level options describe.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Compose project name (C(--project-name)); the key of the project in every result and in O(restore_images).
+        type: str
+        required: true
+      files:
+        description: Compose files of the project, relative to O(project_src) or absolute.
+        type: list
+        elements: path
+      env_files:
+        description: Env files for interpolation (C(--env-file)), relative to O(project_src) or absolute.
+        type: list
+        elements: path
+      profiles:
+        description: Compose profiles to enable in this project.
+        type: list
+        elements: str
+      services:
+        description: Deploy only these services of the project. Defaults to all.
+        type: list
+        elements: str
+      project_directory:
+        description: As the top-level O(project_directory), for this project.
+        type: str
   env_files:
     description:
       - Files of variables for interpolation (C(docker compose --env-file)). Their values never appear in the result.
@@ -95,11 +146,15 @@ options:
     description:
       - With O(state=restored), a dict of service name to full image ID (C(sha256:...)), as returned in
         RV(previous_images) or recorded in the ledger. Every image must still exist; otherwise nothing is changed.
+      - "With O(projects), nested by project, C({project: {service: image ID}}), such as the RV(previous_images)
+        of a failed stack run; only the projects present are restored, in reverse stack order."
     type: dict
   restore_tag:
     description:
       - With O(state=restored), bring every service (or those in O(services)) back onto the image tagged
         C(<service image>:<restore_tag>), such as a deployment id. Every tag must exist; otherwise nothing is changed.
+      - With O(projects), the projects that have no image with the tag are left alone; in the others every
+        service must have it.
       - Mutually exclusive with O(restore_images).
     type: str
   keep_deployments:
@@ -139,7 +194,7 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
-    details: Before and after are each service's image ID, state and deployment id.
+    details: Before and after are each service's image ID, state and deployment id (per project for a stack).
   idempotent:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
@@ -147,6 +202,8 @@ notes:
   - Check mode predicts a build's result from the build context's fingerprint; a base image changed under the
     same name is seen only by the real run.
   - The first deployment of containers made without this module recreates them once to add the deployment label.
+  - In a stack, each project holds its own per-project lock while it is deployed, and every project is checked
+    (files, C(docker compose config), services, images to restore) before the first one is touched.
 seealso:
   - name: Deploy role and operator guide
     description: docs/deploy.md in the collection.
@@ -167,6 +224,52 @@ EXAMPLES = r"""
     state: restored
     restore_images: "{{ deployed.previous_images }}"
 
+- name: Deploy one domain of a checkout as `docker compose -f domains/core-platform/compose.yml --env-file .env` does
+  homeiq.deploy.compose_deploy:
+    project_src: /srv/homeiq
+    files:
+      - domains/core-platform/compose.yml
+    env_files:
+      - .env
+    profiles:
+      - production
+
+- name: Deploy a stack of domain projects in order, each healthy before the next
+  block:
+    - name: Deploy the stack
+      homeiq.deploy.compose_deploy:
+        project_src: /srv/homeiq
+        projects:
+          - name: homeiq-core-platform
+            files:
+              - domains/core-platform/compose.yml
+            env_files:
+              - .env
+          - name: homeiq-pattern-analysis
+            files:
+              - domains/pattern-analysis/compose.yml
+            env_files:
+              - .env
+      register: stack
+  rescue:
+    - name: Restore the projects the failed run changed, in reverse order; the others are not touched
+      homeiq.deploy.compose_deploy:
+        project_src: /srv/homeiq
+        projects:
+          - name: homeiq-core-platform
+            files:
+              - domains/core-platform/compose.yml
+            env_files:
+              - .env
+          - name: homeiq-pattern-analysis
+            files:
+              - domains/pattern-analysis/compose.yml
+            env_files:
+              - .env
+        state: restored
+        restore_images: "{{ stack.previous_images }}"
+      when: stack.stack_changed
+
 - name: Full down/up after route changes, waiting up to 10 minutes for another run's lock
   homeiq.deploy.compose_deploy:
     project_src: /srv/homeiq
@@ -182,7 +285,7 @@ deployment_id:
   sample: deploy-20261126-231500
 project_name:
   description: Compose project name.
-  returned: always
+  returned: for a single project
   type: str
   sample: homeiq
 compose_version:
@@ -191,13 +294,16 @@ compose_version:
   type: str
   sample: 2.26.1
 services:
-  description: Each selected service after the run (predicted in check mode).
+  description: Each selected service after the run (predicted in check mode); for a stack, those of every project.
   returned: always
   type: list
   elements: dict
   contains:
     name:
       description: Service name.
+      type: str
+    project:
+      description: Compose project of the service (stacks only).
       type: str
     image:
       description: Image reference Compose uses for the service.
@@ -218,25 +324,71 @@ services:
       description: Whether this run changed the service.
       type: bool
 previous_images:
-  description: Service to image ID as they were before this run changed anything; the snapshot a rollback restores.
+  description:
+    - Service to image ID as they were before this run changed anything; the snapshot a rollback restores.
+    - "For a stack, nested by project (C({project: {service: image ID}})); on failure, only the projects the run changed."
   returned: always
   type: dict
   sample: {data-api: "sha256:4f2c..."}
 current_images:
-  description: Service to image ID after the run.
+  description: Service to image ID after the run; for a stack nested by project as RV(previous_images).
   returned: always
   type: dict
 actions:
-  description: What was done (or would be in check mode), as {what, service, ...}.
+  description: What was done (or would be in check mode), as {what, service, ...}; for a stack each also has C(project).
   returned: always
   type: list
   elements: dict
+projects:
+  description: For a stack, each project this run handled, in the order it did (on failure, those that finished).
+  returned: with O(projects)
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Compose project name.
+      type: str
+    changed:
+      description: Whether this run changed the project.
+      type: bool
+    services:
+      description: The project's services after the run, as RV(services).
+      type: list
+      elements: dict
+    actions:
+      description: What was done in the project, as RV(actions).
+      type: list
+      elements: dict
+    previous_images:
+      description: Service to image ID before the run.
+      type: dict
+    current_images:
+      description: Service to image ID after the run.
+      type: dict
 stack_changed:
-  description: On failure, whether any container had been changed before the run stopped (false after a failed build).
+  description:
+    - On failure, whether any container had been changed before the run stopped (false after a failed build).
+    - For a stack, whether any project was changed.
   returned: failed
   type: bool
+failed_project:
+  description: On a failed stack run, the project where it stopped.
+  returned: failed with O(projects)
+  type: str
+changed_projects:
+  description:
+    - On a failed stack run, the projects it changed, in deploy order (the failing one too if it changed);
+      RV(previous_images) and RV(current_images) hold exactly these.
+  returned: failed with O(projects)
+  type: list
+  elements: str
+not_started:
+  description: On a failed stack run, the projects after the failing one, which were not touched.
+  returned: failed with O(projects)
+  type: list
+  elements: str
 failed_services:
-  description: On a failed C(up), the services not running or unhealthy.
+  description: On a failed C(up), the services not running, unhealthy, or still starting when Compose gave up.
   returned: failed
   type: list
   elements: str
@@ -249,6 +401,16 @@ lock_taken_over:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._deploy import DeployError, Deployment
+from ansible_collections.homeiq.deploy.plugins.module_utils._stack import Stack
+
+PROJECT_ENTRY = dict(
+    name=dict(type="str", required=True),
+    files=dict(type="list", elements="path"),
+    env_files=dict(type="list", elements="path"),
+    profiles=dict(type="list", elements="str"),
+    services=dict(type="list", elements="str"),
+    project_directory=dict(type="str"),
+)
 
 
 def main():
@@ -260,6 +422,8 @@ def main():
             env_files=dict(type="list", elements="path"),
             profiles=dict(type="list", elements="str"),
             services=dict(type="list", elements="str"),
+            project_directory=dict(type="str"),
+            projects=dict(type="list", elements="dict", options=PROJECT_ENTRY),
             state=dict(type="str", default="present", choices=["present", "absent", "restored"]),
             build=dict(type="str", default="always", choices=["always", "missing", "never"]),
             pull=dict(type="str", default="missing", choices=["always", "missing", "never"]),
@@ -281,7 +445,8 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = Deployment(module.params, check_mode=module.check_mode, warn=module.warn).run()
+        runner = Stack if module.params["projects"] else Deployment
+        result = runner(module.params, check_mode=module.check_mode, warn=module.warn).run()
     except DeployError as exc:
         module.fail_json(msg=str(exc), **exc.facts)
     if not module._diff:

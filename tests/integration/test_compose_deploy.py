@@ -143,7 +143,7 @@ def test_lock_refuses_a_concurrent_run_and_takes_over_a_dead_one(project, run_mo
 
 
 @pytest.mark.parametrize("case", ["missing_src", "invalid_file", "unknown_service", "unknown_image", "no_engine"])
-def test_bad_input_is_one_clear_line_and_stops_nothing(project, run_module, tmp_path, case):
+def test_bad_input_is_one_clear_line_and_stops_nothing(project, run_module, tmp_path, case, compose_version):
     run, res = run_module(project.args("a"))
     assert res["status"] == "ok", run.output
     before = project.containers()
@@ -157,7 +157,8 @@ def test_bad_input_is_one_clear_line_and_stops_nothing(project, run_module, tmp_
         bad.mkdir()
         (bad / "compose.yaml").write_text("services:\n  x:\n    image: foo\n    ports: notalist\n")
         args.update(project_src=str(bad), env_files=[])
-        expected = "services.x.ports must be a list"           # Compose's own message
+        # Compose's own message; its schema validator says "array" from 2.40 (2.26.1: "list").
+        expected = "services.x.ports must be a " + ("list" if compose_version < (2, 40) else "array")
     elif case == "unknown_service":
         args["services"] = ["api", "nosuch"]
         expected = "unknown service nosuch: the project defines api, worker"
@@ -220,3 +221,29 @@ def test_restore_by_tag_and_prune_old_deployments(project, run_module):
     # A's images had no other tag and no container: the engine removed them
     ids_left = {i for dummy, i in project.images()}
     assert not set(images_a.values()) & ids_left
+
+
+def test_compose_override_file_is_kept_without_files(engine, tmp_path, run_module):
+    """No `files`: Compose's own discovery (compose.yaml + compose.override.yaml) applies, beside our labels."""
+    from tests.integration.conftest import HERE, ComposeProject
+    proj = ComposeProject(engine, tmp_path, src=HERE / "compose" / "override", port_var="CDOVERRIDE_PORT")
+    try:
+        args = proj.args()
+        run, res = run_module(args, check=True)
+        assert res["status"] == "ok" and res["result"]["changed"] is True, run.output
+        assert proj.containers() == {}
+        run, res = run_module(args)
+        assert res["status"] == "ok" and res["result"]["changed"] is True, run.output
+        api = engine.containers.get(proj.containers()["api"][0])
+        assert "GREETING=from-override" in api.attrs["Config"]["Env"]
+        ports = api.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+        assert [(p["HostIp"], p["HostPort"]) for p in ports] == [("127.0.0.1", str(proj.port))]
+        assert api.labels["io.homeiq.deployment-id"] == res["result"]["deployment_id"]
+        first = proj.containers()
+        run, res = run_module(args, check=True)
+        assert res["result"]["changed"] is False, res["result"]["actions"]
+        run, res = run_module(args)
+        assert res["result"]["changed"] is False, res["result"]["actions"]
+        assert proj.containers() == first
+    finally:
+        proj.cleanup()

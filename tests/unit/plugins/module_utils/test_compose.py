@@ -63,7 +63,8 @@ def test_base_args_resolve_relative_files(tmp_path):
     cli = c.ComposeCLI(str(tmp_path), "p", files=["compose.yaml", "/abs/extra.yaml"], env_files=["release.env"],
                        profiles=["production"], override_file="/tmp/o.json")
     args = cli.base_args()
-    assert args[:4] == ["docker", "compose", "--project-directory", str(tmp_path)]
+    assert args[:2] == ["docker", "compose"]
+    assert "--project-directory" not in args            # Compose uses the first file's folder, as `-f` does
     assert args[args.index("--project-name") + 1] == "p"
     files = [args[i + 1] for i, a in enumerate(args) if a == "--file"]
     assert files == [str(tmp_path / "compose.yaml"), "/abs/extra.yaml", "/tmp/o.json"]
@@ -72,12 +73,71 @@ def test_base_args_resolve_relative_files(tmp_path):
     assert "/tmp/o.json" not in cli.base_args(with_override=False)
 
 
+def _flags(args, flag):
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def test_argv_of_a_domain_file_run_from_the_checkout_root(tmp_path):
+    """`docker compose -f domains/core/compose.yml --env-file .env --profile production` from the root."""
+    cli = c.ComposeCLI(str(tmp_path), files=["domains/core/compose.yml"], env_files=[".env"], profiles=["production"])
+    assert cli.base_args() == ["docker", "compose", "--file", str(tmp_path / "domains/core/compose.yml"),
+                               "--env-file", str(tmp_path / ".env"), "--profile", "production"]
+    assert cli.project_dir() == str(tmp_path / "domains" / "core")
+
+
+def test_project_directory_only_when_given(tmp_path):
+    cli = c.ComposeCLI(str(tmp_path), files=["domains/core/compose.yml"], project_directory=".")
+    args = cli.base_args()
+    assert _flags(args, "--project-directory") == [str(tmp_path)]
+    assert cli.project_dir() == str(tmp_path)
+    cli = c.ComposeCLI(str(tmp_path), files=["a/compose.yml"], project_directory="/elsewhere/p")
+    assert _flags(cli.base_args(), "--project-directory") == ["/elsewhere/p"] and cli.project_dir() == "/elsewhere/p"
+    cli = c.ComposeCLI(str(tmp_path), files=["/abs/dir/compose.yml"])
+    assert cli.project_dir() == "/abs/dir"
+    assert c.ComposeCLI(str(tmp_path)).project_dir() == str(tmp_path)
+
+
 def test_override_needs_the_default_file(tmp_path):
     cli = c.ComposeCLI(str(tmp_path), override_file="/tmp/o.json")
     with pytest.raises(c.ComposeError, match="no compose file"):
         cli.base_args()
     (tmp_path / "docker-compose.yml").write_text("services: {}\n")
     assert str(tmp_path / "docker-compose.yml") in cli.base_args()
+
+
+@pytest.mark.parametrize("present, expected", [
+    (["compose.yaml"], ["compose.yaml"]),
+    (["compose.yaml", "compose.override.yaml"], ["compose.yaml", "compose.override.yaml"]),
+    (["compose.yml", "compose.override.yml"], ["compose.yml", "compose.override.yml"]),
+    (["docker-compose.yml", "docker-compose.override.yaml"], ["docker-compose.yml", "docker-compose.override.yaml"]),
+    # Compose's order of preference, checked against Compose 2.26.1's own discovery
+    (["docker-compose.yaml", "docker-compose.yml"], ["docker-compose.yml"]),
+    (["compose.yaml", "compose.yml", "compose.override.yaml", "compose.override.yml"], ["compose.yaml", "compose.override.yml"]),
+    (["compose.yaml", "docker-compose.override.yml", "docker-compose.override.yaml"], ["compose.yaml", "docker-compose.override.yml"]),
+])
+def test_default_files_are_composes_own(tmp_path, present, expected):
+    for name in present:
+        (tmp_path / name).write_text("services: {}\n")
+    cli = c.ComposeCLI(str(tmp_path), override_file="/tmp/o.json")
+    assert cli.default_files() == [str(tmp_path / n) for n in expected]
+    assert _flags(cli.base_args(), "--file") == [str(tmp_path / n) for n in expected] + ["/tmp/o.json"]
+    assert cli.default_file() == str(tmp_path / expected[0])
+
+
+def test_compose_runs_from_project_src(tmp_path):
+    src = tmp_path / "checkout"
+    src.mkdir()
+    cli = c.ComposeCLI(str(src), files=["domains/core/compose.yml"],
+                       docker_bin=_fake_docker(tmp_path, 'pwd; echo "$@"'))
+    out = cli.run(["config"]).stdout.splitlines()
+    assert out[0] == str(src)
+    assert out[1] == f"compose --file {src}/domains/core/compose.yml config"
+
+
+def test_missing_project_src_is_one_line(tmp_path):
+    cli = c.ComposeCLI(str(tmp_path / "gone"), docker_bin=_fake_docker(tmp_path, "echo never"))
+    with pytest.raises(c.ComposeError, match=r"project_src .*gone does not exist or is not a directory"):
+        cli.run(["config"])
 
 
 def _fake_docker(tmp_path, script):

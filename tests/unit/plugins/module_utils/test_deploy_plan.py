@@ -129,3 +129,16 @@ def test_prunable_tags_are_deployment_ids_that_sort_in_time():
         assert d.PRUNABLE_TAG_RE.match(tag), tag
     for tag in ("latest", "v1.2", "deploy-2026-11-27", "deploy-20261127-033418-0VAP", "release-20261127-033418"):
         assert not d.PRUNABLE_TAG_RE.match(tag), tag
+
+
+@pytest.mark.parametrize("state, health, expected", [
+    ("running", None, False),
+    ("running", "healthy", False),
+    ("running", "unhealthy", True),
+    # Compose 2.40 gives up at --wait-timeout while a dependency's health still reads "starting".
+    ("running", "starting", True),
+    ("exited", None, True),
+    ("restarting", "starting", True),
+])
+def test_a_container_that_failed_up_wait(state, health, expected):
+    assert d.not_ready({"state": state, "health": health}) is expected
