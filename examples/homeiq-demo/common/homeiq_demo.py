@@ -58,13 +58,28 @@ def unauthorized(detail: str = "Not authenticated") -> JSONResponse:
                         headers={"WWW-Authenticate": "Bearer"})
 
 
+def unhealthy_release() -> bool:
+    """Whether this image's release is one the deployment lists in HOMEIQ_UNHEALTHY_RELEASES
+    (comma-separated; unset or empty, the default, lists none)."""
+    listed = {name.strip() for name in setting("HOMEIQ_UNHEALTHY_RELEASES").split(",") if name.strip()}
+    return release() in listed
+
+
 def make_app(service: str, title: str, health: bool = True) -> FastAPI:
-    """A FastAPI app, with the standard /health endpoint unless `health` is false."""
+    """A FastAPI app, with the standard /health endpoint unless `health` is false.
+
+    /health answers 503 when the release is listed in HOMEIQ_UNHEALTHY_RELEASES (the domain-shaped
+    demo sets it for one service per domain); without that variable it always answers 200.
+    """
     app = FastAPI(title=title, version=release())
 
     if health:
         @app.get("/health")
-        def get_health() -> dict:
+        def get_health():
+            if unhealthy_release():
+                body = health_payload(service, reason="release listed in HOMEIQ_UNHEALTHY_RELEASES")
+                body["status"] = "unhealthy"
+                return JSONResponse(status_code=503, content=body)
             return health_payload(service)
 
     return app
