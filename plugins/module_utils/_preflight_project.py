@@ -16,6 +16,12 @@ import os
 import re
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._compose import ComposeCLI, ComposeError
+# Re-exported: the checks and the tests reach env parsing and the service rules through this module.
+from ansible_collections.homeiq.deploy.plugins.module_utils._preflight_env import (  # noqa: F401  pylint: disable=unused-import
+    EnvFileError, interpolate, interpolate_tree, literal_defaults, parse_env_text, read_env_file)
+from ansible_collections.homeiq.deploy.plugins.module_utils._preflight_services import (  # noqa: F401  pylint: disable=unused-import
+    bind_mounts, cpu_limit, dependencies, depends_items_dict, dockerfile_healthcheck, find_cycles, healthcheck_state,
+    memory_limit, merge_depends, parse_port_entry, published_ports)
 
 try:
     import yaml
@@ -23,203 +29,33 @@ try:
 except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
 
-DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+# Compose's own discovery, in its order (compose-go's DefaultFileNames and DefaultOverrideFileNames).
+DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+DEFAULT_OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                          "docker-compose.override.yaml")
 _PROJECT_NAME_BAD = re.compile(r"[^a-z0-9_-]")
-
-
-class EnvFileError(Exception):
-    """An env file that cannot be read or parsed."""
-
-
-# --- env files ------------------------------------------------------------------------------
-
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)\s*(?P<eq>=)?\s*(?P<rest>.*)$")
-
-
-def parse_env_text(text, lookup=None, source="env file"):
-    """Parses dotenv text the way Compose reads env files. Returns {key: value}.
-
-    Unquoted values lose a trailing ` # comment` and surrounding blanks; single quotes are literal;
-    double quotes may span lines and understand \\n, \\t, \\" and \\\\; unquoted and double-quoted
-    values interpolate ${VAR} from earlier keys, then from `lookup`. A bare `KEY` takes its value
-    from `lookup` when set there.
-    """
-    lookup = lookup or {}
-    result = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        raw = lines[i]
-        lineno = i + 1
-        i += 1
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        m = _ENV_LINE.match(raw)
-        if not m:
-            raise EnvFileError(f"{source} line {lineno}: not KEY=VALUE")
-        key = m.group("key")
-        if not m.group("eq"):
-            if m.group("rest").strip():
-                raise EnvFileError(f"{source} line {lineno}: not KEY=VALUE")
-            if key in lookup:
-                result[key] = lookup[key]
-            continue
-        rest = m.group("rest")
-        env = dict(lookup)
-        env.update(result)
-        if rest.startswith("'"):
-            end = rest.find("'", 1)
-            while end < 0 and i < len(lines):
-                rest += "\n" + lines[i]
-                i += 1
-                end = rest.find("'", 1)
-            if end < 0:
-                raise EnvFileError(f"{source} line {lineno}: unterminated single quote")
-            result[key] = rest[1:end]
-        elif rest.startswith('"'):
-            value, end = _read_double_quoted(rest)
-            while end < 0 and i < len(lines):
-                rest += "\n" + lines[i]
-                i += 1
-                value, end = _read_double_quoted(rest)
-            if end < 0:
-                raise EnvFileError(f"{source} line {lineno}: unterminated double quote")
-            result[key] = interpolate(value, env)
-        else:
-            value = re.split(r"\s+#", rest, maxsplit=1)[0].strip()
-            result[key] = interpolate(value, env)
-    return result
-
-
-def _read_double_quoted(text):
-    out = []
-    j = 1
-    escapes = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$$"}
-    while j < len(text):
-        c = text[j]
-        if c == "\\" and j + 1 < len(text):
-            out.append(escapes.get(text[j + 1], "\\" + text[j + 1]))
-            j += 2
-            continue
-        if c == '"':
-            return "".join(out), j
-        out.append(c)
-        j += 1
-    return "".join(out), -1
-
-
-def read_env_file(path, lookup=None):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise EnvFileError(f"{path} does not exist")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvFileError(f"{path} cannot be read: {exc.__class__.__name__}")
-    return parse_env_text(text, lookup, source=path)
-
-
-# --- interpolation --------------------------------------------------------------------------
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?$", re.S)
-
-
-def _closing_brace(text, start):
-    """Index of the } closing the ${ that ends at start (nested ${...} allowed), or -1."""
-    depth = 1
-    i = start
-    while i < len(text):
-        if text.startswith("${", i):
-            depth += 1
-            i += 2
-            continue
-        if text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def interpolate(value, env, missing=None):
-    """Compose-style ${VAR} interpolation of one string (defaults may nest). Names of unset
-    required variables (${VAR:?msg}) go into the `missing` list when one is given."""
-    if not isinstance(value, str) or "$" not in value:
-        return value
-    out = []
-    i = 0
-    while i < len(value):
-        c = value[i]
-        if c != "$" or i + 1 >= len(value):
-            out.append(c)
-            i += 1
-            continue
-        nxt = value[i + 1]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-            continue
-        if nxt == "{":
-            end = _closing_brace(value, i + 2)
-            m = _BRACED.match(value[i + 2:end]) if end >= 0 else None
-            if not m:
-                out.append(c)
-                i += 1
-                continue
-            out.append(_substitute(m.group("name"), m.group("op"), m.group("arg") or "", env, missing))
-            i = end + 1
-            continue
-        m = _NAME.match(value, i + 1)
-        if m:
-            val = env.get(m.group(0))
-            out.append(val if val is not None else "")
-            i = m.end()
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-def _substitute(name, op, arg, env, missing):
-    val = env.get(name)
-    if op is None:
-        return val if val is not None else ""
-    if op == ":-":
-        return val if val else interpolate(arg, env, missing)
-    if op == "-":
-        return val if val is not None else interpolate(arg, env, missing)
-    if op in (":?", "?"):
-        if (op == ":?" and not val) or (op == "?" and val is None):
-            if missing is not None:
-                missing.append(name)
-            return ""
-        return val
-    if op == ":+":
-        return interpolate(arg, env, missing) if val else ""
-    return interpolate(arg, env, missing) if val is not None else ""
-
-
-def interpolate_tree(node, env, missing=None):
-    if isinstance(node, dict):
-        return {k: interpolate_tree(v, env, missing) for k, v in node.items()}
-    if isinstance(node, list):
-        return [interpolate_tree(v, env, missing) for v in node]
-    return interpolate(node, env, missing)
 
 
 # --- the project ----------------------------------------------------------------------------
 
 class ComposeProject:
-    """One compose project: where it is, its files, env files, profiles and environment."""
+    """One compose project: where it is run from, its files, env files, profiles and environment.
+
+    Compose's path rule: `project_src` is the folder Compose runs from; `files`, `env_files` and
+    `project_directory` given relative are relative to it. The project directory (where the
+    default `.env` is read and every relative path inside the files resolves) is
+    `project_directory` when given, else the first file's folder, else `project_src`: exactly
+    what `docker compose -f domains/core/compose.yml` does from `project_src`.
+    """
 
     def __init__(self, project_src, files=None, env_files=None, profiles=None, project_name=None,
-                 environment=None, docker_cli="docker", docker_host=None):
+                 environment=None, docker_cli="docker", docker_host=None, project_directory=None, services=None):
         self.project_src = os.path.abspath(project_src)
         self.files = [self._path(f) for f in (files or [])]
         self.env_files = [self._path(f) for f in (env_files or [])]
+        self.project_directory = os.path.normpath(self._path(project_directory)) if project_directory else None
         self.profiles = list(profiles or [])
+        self.services = list(services or [])  # only these (and what they depend on); empty: every active one
         self.project_name_option = project_name or None
         self.environment = {str(k): "" if v is None else str(v) for k, v in (environment or {}).items()}
         self.docker_cli = docker_cli
@@ -229,8 +65,17 @@ class ComposeProject:
         self._config = None
         self._raw = None
 
+    def project_dir(self):
+        """The project directory Compose uses (see the class docstring)."""
+        if self.project_directory:
+            return self.project_directory
+        if self.files:
+            return os.path.dirname(os.path.normpath(self.files[0]))
+        return self.project_src
+
     def show(self, path):
-        """A path for messages: relative inside the project, absolute outside it."""
+        """A path for messages: relative to project_src inside it, absolute outside it."""
+        path = os.path.normpath(path)
         rel = os.path.relpath(path, self.project_src)
         return path if rel.startswith("..") else rel
 
@@ -240,10 +85,11 @@ class ComposeProject:
 
     # env ---------------------------------------------------------------------------------
     def env_file_paths(self):
-        """The env files Compose reads: the given ones, else the project's .env when present."""
+        """The env files Compose reads for interpolation: the given ones (--env-file), else the
+        project directory's .env when present (Compose reads it only when no --env-file is given)."""
         if self.env_files:
-            return list(self.env_files)
-        default = os.path.join(self.project_src, ".env")
+            return list(dict.fromkeys(self.env_files))
+        default = os.path.join(self.project_dir(), ".env")
         return [default] if os.path.exists(default) else []
 
     def _load_env(self):
@@ -330,10 +176,11 @@ class ComposeProject:
         return env
 
     def compose_cli(self):
-        """The collection's Compose v2 CLI client for this project."""
-        return ComposeCLI(self.project_src, project_name=self.project_name_option, files=self.files,
-                          env_files=self.env_files, profiles=self.profiles, docker_bin=self.docker_cli,
-                          environ=self.process_env())
+        """The collection's Compose v2 CLI client for this project: run from project_src, with
+        --project-directory only when the user named one (Compose's own rule otherwise)."""
+        kwargs = dict(project_name=self.project_name_option, files=self.files, env_files=self.env_files,
+                      profiles=self.profiles, docker_bin=self.docker_cli, environ=self.process_env())
+        return ComposeCLI(self.project_src, project_directory=self.project_directory, **kwargs)
 
     def config(self):
         """(model, None) from `docker compose config --format json`, or (None, Compose's message)."""
@@ -346,19 +193,15 @@ class ComposeProject:
 
     # the files themselves -----------------------------------------------------------------
     def compose_files(self):
+        """The files given, else Compose's default file (and its override) in the project directory."""
         if self.files:
             return list(self.files)
+        folder = self.project_dir()  # with --project-directory, Compose looks for its files there
         for name in DEFAULT_COMPOSE_FILES:
-            path = os.path.join(self.project_src, name)
-            if os.path.exists(path):
-                stem, ext = os.path.splitext(name)
-                found = [path]
-                for override in (f"{stem}.override{ext}", f"{stem}.override.yaml", f"{stem}.override.yml"):
-                    opath = os.path.join(self.project_src, override)
-                    if os.path.exists(opath) and opath not in found:
-                        found.append(opath)
-                        break
-                return found
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                overrides = [os.path.join(folder, o) for o in DEFAULT_OVERRIDE_FILES if os.path.isfile(os.path.join(folder, o))]
+                return [path] + overrides[:1]
         return []
 
     def raw(self):
@@ -376,11 +219,40 @@ class ComposeProject:
         """
         data, _err = self.config()
         if data is not None:
-            return data.get("services") or {}, "compose", data.get("name") or self.project_name()
+            return self._selected(data.get("services") or {}), "compose", data.get("name") or self.project_name()
         raw = self.raw()
         if raw.error:
             return None, raw.error, None
-        return raw.active_services(), "files", self.project_name()
+        return self._selected(raw.active_services()), "files", self.project_name()
+
+    def _selected(self, services):
+        """The services named in `services` and those they depend on (all of them when empty)."""
+        if not self.services:
+            return services
+        keep = set()
+        todo = [s for s in self.services if s in services]
+        while todo:
+            name = todo.pop()
+            if name in keep:
+                continue
+            keep.add(name)
+            todo.extend(dep for dep, _required, _kind in dependencies(services[name]) if dep in services)
+        return {n: s for n, s in services.items() if n in keep}
+
+    def committed_defaults(self, all_defaults=False):
+        """[(file, LiteralDefault)] of the compose files' ``${NAME:-literal}`` whose default applies
+        with the variables Compose interpolates with (env files, environment); with all_defaults,
+        every literal default, whether it applies or not (for the redactor)."""
+        out = []
+        env = {} if all_defaults else self.env()
+        for path in self.raw().files:
+            try:
+                with open(path, encoding="utf-8-sig") as fh:
+                    text = fh.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            out.extend((path, d) for d in literal_defaults(text, env))
+        return out
 
     def project_name(self, ask_compose=True):
         """The project name; from Compose's model when ask_compose (or when it is already known)."""
@@ -391,7 +263,7 @@ class ComposeProject:
             if data is not None and data.get("name"):
                 return data["name"]
         raw = self.raw()
-        name = raw.name or self.env().get("COMPOSE_PROJECT_NAME") or os.path.basename(self.project_src)
+        name = raw.name or self.env().get("COMPOSE_PROJECT_NAME") or os.path.basename(self.project_dir())
         return _PROJECT_NAME_BAD.sub("", name.lower())
 
 
@@ -437,19 +309,22 @@ def _load_raw(project):
         return model
     files = project.compose_files()
     if not files:
-        model.error = f"no compose file in {project.project_src} (compose.yaml or docker-compose.yml)"
+        model.error = f"no compose file in {project.project_dir()} (compose.yaml or docker-compose.yml)"
         return model
     env = project.env()
     model.profiles = project.active_profiles()
     seen = set()
 
-    def load(path, depth):
+    def load(path, depth, base):
+        """Reads one file; `base` is the folder its relative paths resolve from: the project
+        directory for the files given, the included file's own folder (or the include's
+        project_directory) for an include, as Compose does."""
         path = os.path.abspath(path)
         if path in seen or depth > 10:
             return
         seen.add(path)
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, encoding="utf-8-sig") as fh:
                 doc = yaml.safe_load(fh) or {}
         except FileNotFoundError:
             raise ValueError(f"{path} does not exist")
@@ -462,16 +337,17 @@ def _load_raw(project):
         if not isinstance(doc, dict):
             raise ValueError(f"{path} is not a mapping of compose keys")
         model.files.append(path)
-        base = os.path.dirname(path)
         for inc in doc.get("include") or []:
             inc_paths = inc.get("path") if isinstance(inc, dict) else inc
+            inc_dir = inc.get("project_directory") if isinstance(inc, dict) else None
             if isinstance(inc_paths, str):
                 inc_paths = [inc_paths]
             for p in inc_paths or []:
-                p = interpolate(str(p), env)
-                load(p if os.path.isabs(p) else os.path.join(base, p), depth + 1)
-        if doc.get("name") and not model.name:
-            model.name = str(interpolate(str(doc["name"]), env))
+                p = os.path.normpath(os.path.join(base, interpolate(str(p), env)))
+                inc_base = os.path.normpath(os.path.join(base, interpolate(str(inc_dir), env))) if inc_dir else os.path.dirname(p)
+                load(p, depth + 1, inc_base)
+        if doc.get("name") and depth == 0:
+            model.name = str(interpolate(str(doc["name"]), env))  # a later file's name wins, as in a merge
         services = doc.get("services") or {}
         if not isinstance(services, dict):
             raise ValueError(f"{path}: services is not a mapping")
@@ -485,211 +361,14 @@ def _load_raw(project):
             merged = dict(existing) if existing else {}
             merged.update(svc)
             if existing and "depends_on" in existing and "depends_on" in svc:
-                merged["depends_on"] = _merge_depends(existing["depends_on"], svc["depends_on"])
+                merged["depends_on"] = merge_depends(existing["depends_on"], svc["depends_on"])
+            merged["_base_dir"] = (existing or {}).get("_base_dir") or base
             merged["_env_file_refs"] = list((existing or {}).get("_env_file_refs", [])) + [(base, r) for r in refs or []]
             model.services[str(name)] = merged
 
     try:
         for f in files:
-            load(f, 0)
+            load(f, 0, project.project_dir())
     except ValueError as exc:
         model.error = str(exc)
     return model
-
-
-def _merge_depends(a, b):
-    out = dict(depends_items_dict(a))
-    out.update(depends_items_dict(b))
-    return out
-
-
-def depends_items_dict(dep):
-    if isinstance(dep, dict):
-        return {str(k): (v if isinstance(v, dict) else {}) for k, v in dep.items()}
-    if isinstance(dep, list):
-        return {str(k): {} for k in dep}
-    return {}
-
-
-# --- judging services -----------------------------------------------------------------------
-
-def healthcheck_state(svc):
-    """'declared', 'disabled' or None for a service definition."""
-    hc = svc.get("healthcheck")
-    if not isinstance(hc, dict):
-        return None
-    if hc.get("disable") in (True, "true", "True"):
-        return "disabled"
-    test = hc.get("test")
-    if isinstance(test, list) and test and str(test[0]).upper() == "NONE":
-        return "disabled"
-    if isinstance(test, str) and test.strip().upper() == "NONE":
-        return "disabled"
-    if not test:
-        return None
-    return "declared"
-
-
-def dockerfile_healthcheck(svc, base_dir):
-    """True when the service's Dockerfile declares a HEALTHCHECK (other than NONE)."""
-    build = svc.get("build")
-    if not build:
-        return False
-    if isinstance(build, str):
-        context, dockerfile = build, "Dockerfile"
-    elif isinstance(build, dict):
-        context = build.get("context") or "."
-        dockerfile = build.get("dockerfile") or "Dockerfile"
-    else:
-        return False
-    if "://" in str(context):
-        return False
-    context = context if os.path.isabs(context) else os.path.join(base_dir, context)
-    path = dockerfile if os.path.isabs(dockerfile) else os.path.join(context, dockerfile)
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                m = re.match(r"\s*HEALTHCHECK\s+(\S+)", line, re.I)
-                if m and m.group(1).upper() != "NONE":
-                    return True
-    except OSError:
-        return False
-    return False
-
-
-def _nonzero(value):
-    if value in (None, "", 0, "0", 0.0):
-        return False
-    try:
-        return float(str(value).rstrip("bkmgBKMG").strip() or 0) != 0
-    except ValueError:
-        return True
-
-
-def memory_limit(svc):
-    limits = (((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {})
-    for v in (limits.get("memory"), svc.get("mem_limit")):
-        if _nonzero(v):
-            return v
-    return None
-
-
-def cpu_limit(svc):
-    limits = (((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {})
-    for v in (limits.get("cpus"), svc.get("cpus"), svc.get("cpu_quota")):
-        if _nonzero(v):
-            return v
-    return None
-
-
-def dependencies(svc):
-    """[(name, required, kind)] a service depends on: depends_on, volumes_from, network_mode."""
-    out = []
-    for name, spec in depends_items_dict(svc.get("depends_on")).items():
-        required = spec.get("required", True)
-        out.append((name, required not in (False, "false", "False"), "depends_on"))
-    for vf in svc.get("volumes_from") or []:
-        vf = str(vf)
-        if vf.startswith("container:"):
-            continue
-        name = vf[len("service:"):] if vf.startswith("service:") else vf
-        out.append((name.split(":", maxsplit=1)[0], True, "volumes_from"))
-    nm = svc.get("network_mode")
-    if isinstance(nm, str) and nm.startswith("service:"):
-        out.append((nm[len("service:"):], True, "network_mode"))
-    return out
-
-
-def find_cycles(graph):
-    """Every distinct dependency cycle of {node: [deps]} as a list of node lists (a -> b -> a)."""
-    cycles = []
-    seen_keys = set()
-    state = {}
-    stack = []
-
-    def visit(node):
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if dep not in graph:
-                continue
-            if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
-                body = cycle[:-1]
-                k = min(range(len(body)), key=lambda i: body[i])
-                canon = tuple(body[k:] + body[:k])
-                if canon not in seen_keys:
-                    seen_keys.add(canon)
-                    cycles.append(list(canon) + [canon[0]])
-            elif state.get(dep) is None:
-                visit(dep)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if state.get(node) is None:
-            visit(node)
-    return cycles
-
-
-def _expand_range(text):
-    text = str(text).strip()
-    if not text:
-        return []
-    if "-" in text:
-        lo, hi = text.split("-", 1)
-        lo, hi = int(lo), int(hi)
-        if hi < lo or hi - lo > 1000:
-            raise ValueError(text)
-        return list(range(lo, hi + 1))
-    return [int(text)]
-
-
-def parse_port_entry(entry):
-    """[(host_ip, host_port, protocol)] a compose `ports` entry publishes (empty when none is fixed)."""
-    if isinstance(entry, dict):
-        published = entry.get("published")
-        if published in (None, ""):
-            return []
-        ip = entry.get("host_ip") or ""
-        proto = (entry.get("protocol") or "tcp").lower()
-        try:
-            return [(ip, p, proto) for p in _expand_range(published)]
-        except ValueError:
-            return []
-    text = str(entry).strip()
-    proto = "tcp"
-    if "/" in text:
-        text, proto = text.rsplit("/", 1)
-        proto = proto.lower()
-    ip = ""
-    if text.startswith("["):
-        close = text.find("]")
-        ip = text[1:close]
-        rest = text[close + 1:].lstrip(":")
-        parts = rest.split(":")
-        host = parts[0] if len(parts) == 2 else ""
-    else:
-        parts = text.split(":")
-        if len(parts) == 1:
-            return []
-        if len(parts) == 2:
-            host = parts[0]
-        elif len(parts) == 3:
-            ip, host = parts[0], parts[1]
-        else:
-            ip, host = ":".join(parts[:-2]), parts[-2]
-    try:
-        return [(ip, p, proto) for p in _expand_range(host)]
-    except ValueError:
-        return []
-
-
-def published_ports(services):
-    """[(service, host_ip, port, protocol)] for every fixed host port the services publish."""
-    out = []
-    for name in sorted(services):
-        for entry in services[name].get("ports") or []:
-            for ip, port, proto in parse_port_entry(entry):
-                out.append((name, ip, port, proto))
-    return out

@@ -18,7 +18,7 @@ import fnmatch
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Values that are never real credentials: compared case-insensitively with the whole value.
 DEFAULT_PLACEHOLDERS = (
@@ -43,6 +43,7 @@ _PLACEHOLDER_PATTERNS = (
     (re.compile(r"^(your|my|insert|enter|put|add)[-_ .].*", re.I), "a 'your-...' placeholder"),
     (re.compile(r"^.*[-_ .](here|goes-here|placeholder)$", re.I), "a '...-here' placeholder"),
     (re.compile(r"^(change|replace)[-_ .]?me[-_ .].*|.*[-_ .](change|replace)[-_ .]?me$", re.I), "a 'changeme' placeholder"),
+    (re.compile(r"^(change|replace|set|fill)[-_ .]?(with|this|it|in|to|by)([-_ .].*)?$", re.I), "a 'replace-with-...' placeholder"),
     (re.compile(r"(^|[-_ .])(example|sample|dummy|placeholder|fake|redacted)([-_ .]|$)", re.I), "an example or dummy value"),
 )
 
@@ -83,6 +84,19 @@ def fingerprint(secret):
     return hashlib.sha256(str(secret).encode("utf-8", "replace")).hexdigest()[:12]
 
 
+def baseline_key(rule, path, secret):
+    """The baseline's fingerprint of a finding: sha256 of rule, path and the secret's sha256
+    (the line is left out, so it survives lines moving)."""
+    inner = hashlib.sha256(str(secret).encode("utf-8", "replace")).hexdigest()
+    return hashlib.sha256(f"{rule}\0{path}\0{inner}".encode("utf-8", "replace")).hexdigest()
+
+
+def make_finding(relpath, lineno, rule, masked, secret):
+    """A Finding with every fingerprint of `secret` (which it does not keep)."""
+    return Finding(relpath, lineno, rule, masked, fingerprint(secret), baseline_key(rule, relpath, secret),
+                   hashlib.sha1(str(secret).encode("utf-8", "replace")).hexdigest())  # nosec - detect-secrets' hash
+
+
 class Redactor:
     """Replaces every known secret value in a text with ********."""
 
@@ -117,11 +131,16 @@ class Redactor:
 
 @dataclass(frozen=True)
 class Finding:
+    """One committed credential. `fingerprint` (short, of the secret) is what allow lists name;
+    `key` (sha256 of rule, path and the secret's sha256) is what the baseline stores;
+    `secret_sha1` matches detect-secrets' hashed_secret. None of them is the secret."""
     path: str
     line: int
     rule: str
     masked: str
     fingerprint: str
+    key: str = field(default="", compare=False)
+    secret_sha1: str = field(default="", repr=False, compare=False)
 
     def describe(self):
         return f"{self.path}:{self.line}: {self.rule} {self.masked} (fingerprint {self.fingerprint})"
@@ -191,6 +210,23 @@ DEFAULT_EXCLUDED_FILES = ("*.min.js", "*.map", "*.lock", "package-lock.json", "*
 INLINE_ALLOW = re.compile(r"pragma:\s*allowlist\s+secret|preflight:\s*allow", re.I)
 
 
+# In example and template files, a value naming its own role is a placeholder, wherever the word is.
+_TEMPLATE_WORDS = re.compile(r"(?i)replace|change|your|example|sample|placeholder|generate|insert|dummy|fake|todo|fixme|"
+                             r"xxx|<|>|\.\.\.")
+_TEMPLATE_NAMES = re.compile(r"(?i)(\.example|\.sample|\.template|\.tmpl|\.dist)(\.[a-z0-9]+)?$|(^|[./_-])(example|sample|template)"
+                             r"[./_-][^/]*$")
+
+
+def is_template(name):
+    """Whether a file is an example or template (.env.example, *.example, *.template, *.sample)."""
+    return bool(_TEMPLATE_NAMES.search(os.path.basename(name)))
+
+
+def template_placeholder(value):
+    """Whether a value of an example or template file is a placeholder rather than a credential."""
+    return placeholder_reason(value) is not None or bool(_TEMPLATE_WORDS.search(str(value)))
+
+
 def file_kind(name):
     """'config', 'code' or 'text' for a file name (template suffixes such as .example looked through)."""
     base = os.path.basename(name).lower()
@@ -239,6 +275,7 @@ def _literal_value(raw, kind):
 def scan_text(text, relpath, kind=None):
     """Findings (unfiltered by allow lists) for one file's text."""
     kind = kind or file_kind(relpath)
+    template = is_template(relpath)
     findings = []
     lines = text.splitlines()
     i = 0
@@ -262,8 +299,8 @@ def scan_text(text, relpath, kind=None):
                 j += 1
             kind_name = (key_match.group(1) or "").strip().lower()
             rule = f"private-key ({kind_name})" if kind_name else "private-key"
-            findings.append(Finding(relpath, lineno, rule, "-----BEGIN ... PRIVATE KEY----- ********",
-                                    fingerprint("".join(body) or line.strip())))
+            findings.append(make_finding(relpath, lineno, rule, "-----BEGIN ... PRIVATE KEY----- ********",
+                                         "".join(body) or line.strip()))
             seen.append(key_match.span())
         for rule in TOKEN_RULES:
             for m in rule.pattern.finditer(line):
@@ -274,21 +311,23 @@ def scan_text(text, relpath, kind=None):
                 if rule.name in ("url-credentials", "bearer-token"):
                     if "$" in secret or "{" in secret or placeholder_reason(secret) is not None:
                         continue
+                    if template and template_placeholder(secret):
+                        continue
                 masked = mask(secret, keep_prefix=rule.name not in _NO_PREFIX_RULES)
-                findings.append(Finding(relpath, lineno, rule.name, masked, fingerprint(secret)))
+                findings.append(make_finding(relpath, lineno, rule.name, masked, secret))
                 seen.append(span)
         if kind in ("config", "code"):
             for m in ASSIGNMENT.finditer(line):
                 span = m.span("value")
-                if overlaps(span):
-                    continue
+                if overlaps(span) or line[max(0, m.start() - 2):m.start()] == "${":
+                    continue  # ${NAME:-default}: a default of a variable, judged by the tokens check
                 key = m.group("key")
                 if _KEY_SUFFIX_NOT_SECRET.search(key):
                     continue
                 value = _literal_value(m.group("value"), kind)
-                if value is None:
+                if value is None or (template and template_placeholder(value)):
                     continue
-                findings.append(Finding(relpath, lineno, "assigned-secret", mask(value), fingerprint(value)))
+                findings.append(make_finding(relpath, lineno, "assigned-secret", mask(value), value))
                 seen.append(span)
         i += 1
     return findings

@@ -24,6 +24,14 @@ description:
     long-lived token), C(influxdb) (C(/health) and the token on C(/api/v2/buckets))."
   - "Security checks: C(secret_scan) (credentials committed in the project, reported by file and line
     with the secret masked) and C(gate:NAME) for each command in I(gates), whose exit status decides."
+  - "C(mounts): every bind-mount source of the active services exists (relative paths resolved as Compose does)."
+  - "Paths follow Compose's rule: the module runs Compose from I(project_src); I(files), I(env_files) and
+    I(project_directory) given relative are relative to it; the project directory (where the default C(.env)
+    is read and every relative path inside the files resolves) is I(project_directory) when given, else the
+    first file's folder, exactly as C(docker compose -f domains/core/compose.yml) does."
+  - "A stack of compose projects is checked with I(projects): the host checks run once, the project checks
+    (C(env_files), C(env_vars), C(ports), C(compose_config), C(mounts), C(healthchecks), C(resource_limits),
+    C(depends_on), C(tokens)) once per project, each entry naming its C(project)."
   - A check with nothing to judge (for example Home Assistant without a URL) is listed in C(skipped_checks).
   - No secret appears in the result, in C(msg) or in the summary, including messages of Compose and
     the output of gate commands, which are passed through a redactor that knows the project's secrets.
@@ -33,19 +41,65 @@ attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: The checks only read; check mode runs them all, gate commands included.
+    details: The checks only read; check mode runs them all, gate commands included, and only reports whether the baseline would be written.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
-    details: Never changes anything; C(changed) is always false.
+    details:
+      - Changes nothing, except the secret-scan baseline file when I(secret_scan_write_baseline) is set; its content is
+        stable, so a second run reports no change.
 options:
   project_src:
-    description: Folder of the compose project; relative paths of other options are relative to it.
+    description:
+      - Folder Compose runs from (the checkout, for example the repository root); relative paths of other options
+        are relative to it.
     type: path
     required: true
+  project_directory:
+    description:
+      - Compose's project directory (C(--project-directory)), relative to I(project_src).
+      - Default what Compose uses without the flag, the first compose file's folder (I(project_src) without I(files)).
+    type: path
+  services:
+    description:
+      - Judge only these services (and the ones they depend on); empty judges every active service.
+    type: list
+    elements: str
+    default: []
+  projects:
+    description:
+      - A stack of compose projects, checked in order. Host checks run once, project checks once per project.
+      - Cannot be combined with I(project_name), I(files), I(env_files), I(profiles), I(services) or I(project_directory).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The compose project name.
+        type: str
+        required: true
+      files:
+        description: Compose files of this project, relative to I(project_src).
+        type: list
+        elements: str
+      env_files:
+        description: Env files of this project, relative to I(project_src).
+        type: list
+        elements: str
+      profiles:
+        description: Compose profiles to enable.
+        type: list
+        elements: str
+      services:
+        description: Judge only these services (and their dependencies).
+        type: list
+        elements: str
+      project_directory:
+        description: Project directory of this project, relative to I(project_src); default the first file's folder.
+        type: str
   project_name:
     description:
       - Compose project name. Defaults to what Compose derives (the C(name) key, C(COMPOSE_PROJECT_NAME)
@@ -57,7 +111,9 @@ options:
     elements: path
     default: []
   env_files:
-    description: Env files passed to Compose (C(--env-file)); default the project's C(.env).
+    description:
+      - Env files passed to Compose (C(--env-file)), relative to I(project_src).
+      - Default the C(.env) of the project directory, which Compose reads only when no env file is given.
     type: list
     elements: path
     default: []
@@ -104,7 +160,8 @@ options:
     type: bool
     default: true
   compose_min_version:
-    description: Lowest Compose v2 version accepted.
+    description:
+      - Lowest Compose v2 version accepted; not below 2.21.0, the lowest the collection's Compose client works with.
     type: str
     default: 2.21.0
   min_free_gb:
@@ -227,6 +284,21 @@ options:
       fingerprint:
         description: Fingerprint (or a prefix of it) as reported with the finding.
         type: str
+  secret_scan_baseline:
+    description:
+      - File of accepted secret-scan findings (fingerprints only), relative to I(project_src); findings it lists
+        are counted as accepted, new ones fail. A missing file accepts nothing.
+      - A detect-secrets C(.secrets.baseline) is read too (entries whose C(hashed_secret) matches a finding of the
+        same file), but never written.
+    type: path
+    default: .homeiq-secrets-baseline.json
+  secret_scan_write_baseline:
+    description:
+      - Write I(secret_scan_baseline) with every current finding (the allow lists still apply), so they are
+        accepted from now on; the check then passes and C(changed) says whether the file changed.
+      - Check mode only reports whether it would change.
+    type: bool
+    default: false
   gates:
     description: Commands whose exit status decides a check each (security tests, unit tests).
     type: list
@@ -284,6 +356,26 @@ EXAMPLES = r"""
         command: pytest -q services/*/tests/test_*security*.py
   register: preflight
 
+- name: Check a stack of domain projects from the repository root
+  homeiq.deploy.preflight_check:
+    project_src: /srv/homeiq
+    projects:
+      - name: homeiq-core-platform
+        files: [domains/core-platform/compose.yml]
+        env_files: [.env]
+        profiles: [production]
+      - name: homeiq-frontends
+        files: [domains/frontends/compose.yml]
+        env_files: [.env]
+        profiles: [production]
+  register: preflight
+
+- name: Accept the current secret-scan findings (writes .homeiq-secrets-baseline.json; commit it)
+  homeiq.deploy.preflight_check:
+    project_src: /srv/homeiq
+    only: [secret_scan]
+    secret_scan_write_baseline: true
+
 - name: Only report, never fail
   homeiq.deploy.preflight_check:
     project_src: /srv/homeiq
@@ -302,6 +394,10 @@ checks:
       description: Name of the check (C(gate:NAME) for gates).
       type: str
       sample: ports
+    project:
+      description: The compose project a per-project check judged (with I(projects) only).
+      type: str
+      sample: homeiq-core-platform
     result:
       description: C(pass), C(warn) (failed, but listed in I(warn)) or C(fail).
       type: str
@@ -333,7 +429,7 @@ counts:
   type: dict
   sample: {pass: 14, warn: 1, fail: 0, skip: 2}
 failed_checks:
-  description: Names of the failed checks.
+  description: Names of the failed checks; with I(projects), a per-project check reads C(NAME [PROJECT]).
   returned: always
   type: list
   elements: str
@@ -353,10 +449,16 @@ summary:
     - "PASS  engine: Docker Engine 20.10.24 (API 1.41, linux/amd64) answers at unix:///var/run/docker.sock"
     - "FAIL  tokens: INFLUXDB_TOKEN is a known default or placeholder value: set real values"
 project_name:
-  description: The compose project name the checks used.
+  description: The compose project name the checks used (with I(projects), the names joined by commas).
   returned: always
   type: str
   sample: homeiq-demo
+projects:
+  description: The names of the projects checked, in order.
+  returned: when I(projects) is given
+  type: list
+  elements: str
+  sample: [homeiq-core-platform, homeiq-frontends]
 msg:
   description: One line naming the failed checks, or saying all passed.
   returned: always
@@ -374,6 +476,16 @@ def main():
         argument_spec=dict(
             project_src=dict(type="path", required=True),
             project_name=dict(type="str"),
+            project_directory=dict(type="path"),
+            services=dict(type="list", elements="str", default=[]),
+            projects=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                files=dict(type="list", elements="str"),
+                env_files=dict(type="list", elements="str"),
+                profiles=dict(type="list", elements="str"),
+                services=dict(type="list", elements="str"),
+                project_directory=dict(type="str"),
+            )),
             files=dict(type="list", elements="path", default=[]),
             env_files=dict(type="list", elements="path", default=[]),
             profiles=dict(type="list", elements="str", default=[]),
@@ -412,6 +524,8 @@ def main():
                 rule=dict(type="str"),
                 fingerprint=dict(type="str"),
             )),
+            secret_scan_baseline=dict(type="path", default=".homeiq-secrets-baseline.json"),
+            secret_scan_write_baseline=dict(type="bool", default=False),
             gates=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
                 command=dict(type="str", required=True),
@@ -425,13 +539,14 @@ def main():
     )
     params = dict(module.params)
     fail_on_failure = params.pop("fail_on_failure")
+    params["check_mode"] = module.check_mode
     try:
         result = run_preflight(params)
     except PreflightError as exc:
         module.fail_json(msg=str(exc), changed=False)
     if fail_on_failure and result["failed_checks"]:
-        module.fail_json(changed=False, **result)
-    module.exit_json(changed=False, **result)
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import contextlib
 import json
 import re
 import sys
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -140,7 +141,8 @@ def build_cases(w):
         C("compose_config-pass-profile-and-environment", "compose_config", "pass",
           {"project_src": REQUIRED_VAR, "environment": {"PF_REQUIRED_SETTING": "enabled-by-the-test"}}, ["1 service (profiles: none"]),
         C("compose_config-fail-schema", "compose_config", "fail", {"project_src": INVALID},
-          ["Compose rejects the project", "services.api Additional property restart_policy is not allowed"]),
+          ["Compose rejects the project", "services.api Additional property restart_policy is not allowed"
+           if ROOT.compose_version() < (2, 40) else "services.api additional properties 'restart_policy' not allowed"]),
         C("compose_config-fail-missing-variable", "compose_config", "fail", {"project_src": REQUIRED_VAR},
           ["required variable PF_REQUIRED_SETTING is missing a value: PF_REQUIRED_SETTING must be set"]),
         C("healthchecks-pass", "healthchecks", "pass", good, ["2 services, each with a healthcheck"]),
@@ -426,3 +428,185 @@ def test_no_secret_in_any_result_or_output(world):
 def test_gate_commands_ran_in_check_mode(world):
     res = task(world, "gates-fail-check-mode")["result"]
     assert "FAILED tests/test_auth_security.py::test_token" in "\n".join(res["checks"][0]["details"])
+
+
+# --- a HomeIQ-shaped checkout, run from its root ---------------------------------------------------
+
+DEMO = ROOT.REPO / "examples" / "homeiq-demo"
+DEMO_DOMAIN = DEMO / "domains" / "core-platform" / "compose.yml"
+PATH_CHECKS = ["env_files", "env_vars", "ports", "compose_config", "mounts", "healthchecks", "resource_limits",
+               "depends_on", "tokens"]
+
+
+def _pf(name, **args):
+    args.setdefault("fail_on_failure", False)
+    return {"name": name, "homeiq.deploy.preflight_check": _plain(args)}
+
+
+@pytest.fixture(scope="module")
+def homeiq(tmp_path_factory):
+    """One ansible-playbook run (at -vvv, module arguments in the output) over HomeIQ-shaped trees:
+    domains/core/compose.yml reaching ../../.env and ../../infrastructure, with committed defaults."""
+    t = tmp_path_factory.mktemp("preflight-homeiq")
+    w = {"tmp": t, "port": h.free_port()}
+    real = {"SESSION_SECRET": "ss-" + h.rand(24), "ADMIN_API_KEY": "ak-" + h.rand(24), "HOMEIQ_API_PORT": w["port"]}
+    w["pg_password"] = "pw-" + h.rand(24)
+    w["paths"] = t / "paths"  # .env with every secret, starting with a UTF-8 BOM
+    w["literals"] = h.materialize_homeiq_tree(w["paths"], env=dict(real, **{"\ufeff": 1, "POSTGRES_PASSWORD": w["pg_password"]}))
+    w["nopg"] = t / "nopg"  # .env without POSTGRES_PASSWORD: compose falls back to the committed default
+    h.materialize_homeiq_tree(w["nopg"], env=real, values=w["literals"])
+    # committed credentials for the baseline: two accepted, then a tree where lines moved and one is new
+    w["s1"], w["s2"], w["s3"] = "Pw" + h.rand(20), "Tk" + h.rand(24), "Nw" + h.rand(20)
+    w["scan1"], w["scan2"] = t / "scan1", t / "scan2"
+    for tree in (w["scan1"], w["scan2"]):
+        h.materialize_homeiq_tree(tree, env=dict(real, POSTGRES_PASSWORD=w["pg_password"]), values=w["literals"])
+        (tree / "infrastructure" / "legacy.yaml").write_text(f"legacy:\n  db_password: {w['s1']}\n")
+        (tree / "domains" / "core" / "api" / "settings.py").write_text(f'API_TOKEN = "{w["s2"]}"\n')
+    (w["scan2"] / "infrastructure" / "legacy.yaml").write_text(f"# moved down\n\nlegacy:\n  db_password: {w['s1']}\n")
+    (w["scan2"] / "infrastructure" / "smtp.ini").write_text(f"[smtp]\nsmtp_password = {w['s3']}\n")
+    core = ["domains/core/compose.yml"]
+    scan = {"only": ["secret_scan"]}
+    baseline = w["scan1"] / ".homeiq-secrets-baseline.json"
+    tasks = [
+        _pf("paths", project_src=w["paths"], files=core, env_files=[".env"], only=PATH_CHECKS),
+        _pf("paths-no-env-file", project_src=w["paths"], files=core, only=["env_files", "compose_config", "mounts",
+                                                                           "healthchecks"]),
+        _pf("committed-default", project_src=w["nopg"], files=core, env_files=[".env"], only=["tokens", "compose_config"]),
+        _pf("stack", project_src=w["nopg"], only=["engine", "compose_config", "mounts", "tokens"], projects=[
+            {"name": "pfhq-core", "files": core, "env_files": [".env"]},
+            {"name": "pfhq-web", "files": ["domains/web/compose.yml"], "env_files": [".env"]}]),
+        _pf("scan-without-baseline", project_src=w["scan1"], **scan),
+        dict(_pf("write-baseline-check-mode", project_src=w["scan1"], secret_scan_write_baseline=True, **scan), check_mode=True),
+        {"name": "baseline after check mode", "ansible.builtin.stat": {"path": str(baseline)}},
+        _pf("write-baseline", project_src=w["scan1"], secret_scan_write_baseline=True, **scan),
+        _pf("write-baseline-again", project_src=w["scan1"], secret_scan_write_baseline=True, **scan),
+        _pf("scan-with-baseline", project_src=w["scan1"], **scan),
+        {"name": "commit the baseline to the moved tree", "ansible.builtin.copy": {
+            "src": str(baseline), "dest": str(w["scan2"] / baseline.name), "remote_src": True, "mode": "0644"}},
+        _pf("scan-one-new-finding", project_src=w["scan2"], **scan),
+        dict(_pf("min-version-below-client", project_src=w["paths"], compose_min_version="2.20.0", only=["compose_version"]),
+             ignore_errors=True),
+        _pf("demo-domain", project_src=DEMO, files=[str(DEMO_DOMAIN.relative_to(DEMO))], env_files=[".env"],
+            only=["env_files", "compose_config", "mounts", "healthchecks", "resource_limits", "depends_on", "tokens"]),
+    ]
+    book = t / "homeiq.yml"
+    book.write_text(yaml.safe_dump([{"name": "HomeIQ-shaped preflight", "hosts": "all", "gather_facts": False,
+                                     "tasks": tasks}], sort_keys=False))
+    inventory = h.local_inventory(t / "inventory.yml")
+    w["run"] = ROOT.run_playbook(book, t, inventory=inventory, verbosity=3, env={"ANSIBLE_INJECT_INVOCATION": "1"},
+                                 timeout=600)
+    yield w
+
+
+def _result(w, name):
+    rec = w["run"].task(name)
+    assert rec["status"] in ("ok", "changed"), rec
+    return rec["result"]
+
+
+def _by_check(res):
+    return {(c["check"], c.get("project")): c for c in res["checks"]}
+
+
+def test_homeiq_run_finished(homeiq):
+    assert homeiq["run"].rc == 0, homeiq["run"].output[-4000:]
+
+
+def test_domain_file_paths_pass_exactly_as_compose_accepts_them(homeiq):
+    """From the checkout's root, `docker compose -f domains/core/compose.yml` finds ../../.env and
+    ../../infrastructure; preflight does too, with and without --env-file (and a BOM in .env)."""
+    root = homeiq["paths"]
+    for extra in (["--env-file", ".env"], []):
+        proc = subprocess.run(["docker", "compose", "-f", "domains/core/compose.yml", *extra, "config", "--format", "json"],
+                              cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        model = json.loads(proc.stdout)
+        sources = {v["source"] for s in model["services"].values() for v in s.get("volumes", []) if v["type"] == "bind"}
+        assert sources == {str(root / "infrastructure" / "db" / "init.sql"), str(root / "infrastructure" / "api")}
+    res = _result(homeiq, "paths")
+    by = _by_check(res)
+    assert res["failed_checks"] == [], res["summary"]
+    assert by[("env_files", None)]["why"] == "1 env file present and readable: .env"
+    assert by[("compose_config", None)]["why"] == (
+        "Compose accepts the project 'pfhomeiq-core': 2 services (profiles: none; env files: .env)")
+    assert by[("mounts", None)]["why"] == "2 bind mounts, each source present"
+    assert {"db: infrastructure/db/init.sql -> /docker-entrypoint-initdb.d/init.sql",
+            "api: infrastructure/api -> /etc/api"} == set(by[("mounts", None)]["details"])
+    assert by[("healthchecks", None)]["result"] == "pass"  # the api's HEALTHCHECK is in domains/core/api/Dockerfile
+    assert by[("ports", None)]["details"] == [f"127.0.0.1:{homeiq['port']}/tcp (api): free"]
+    assert by[("tokens", None)]["why"].startswith("3 tokens set") and "POSTGRES_PASSWORD" in by[("tokens", None)]["why"]
+    res = _result(homeiq, "paths-no-env-file")
+    assert res["failed_checks"] == [], res["summary"]
+    assert "env files: none" in _by_check(res)[("compose_config", None)]["why"]
+
+
+def test_committed_default_fails_tokens_naming_variable_file_and_line_never_the_value(homeiq):
+    res = _result(homeiq, "committed-default")
+    by = _by_check(res)
+    assert by[("compose_config", None)]["result"] == "pass"
+    tokens = by[("tokens", None)]
+    assert tokens["result"] == "fail"
+    assert ("POSTGRES_PASSWORD is not set in env file(s) .env and the environment, so domains/core/compose.yml line 11 "
+            "uses the default committed there (********): set POSTGRES_PASSWORD in .env") in tokens["why"]
+    # SESSION_SECRET is set, so its nested ${FALLBACK_SECRET:-...} default never applies
+    assert "SESSION_SECRET" not in tokens["why"] and "FALLBACK_SECRET" not in tokens["why"]
+    # neither the committed literals nor the real secrets appear anywhere, at -vvv with the invocation
+    run = homeiq["run"]
+    text = run.output + json.dumps(run.results)
+    assert "module_args" in run.output
+    leaked = h.secret_values_in(text, dict(homeiq["literals"], pg=homeiq["pg_password"], s1=homeiq["s1"], s2=homeiq["s2"],
+                                           s3=homeiq["s3"]))
+    assert leaked == [], leaked
+
+
+def test_stack_checks_each_project_and_the_host_once(homeiq):
+    res = _result(homeiq, "stack")
+    assert [(c["check"], c.get("project"), c["result"]) for c in res["checks"]] == [
+        ("engine", None, "pass"),
+        ("compose_config", "pfhq-core", "pass"), ("compose_config", "pfhq-web", "pass"),
+        ("mounts", "pfhq-core", "pass"), ("mounts", "pfhq-web", "pass"),
+        ("tokens", "pfhq-core", "fail"), ("tokens", "pfhq-web", "pass")]
+    assert res["failed_checks"] == ["tokens [pfhq-core]"] and res["projects"] == ["pfhq-core", "pfhq-web"]
+    assert "Compose accepts the project 'pfhq-web': 1 service" in _by_check(res)[("compose_config", "pfhq-web")]["why"]
+    assert any(s.startswith("FAIL  tokens [pfhq-core]: POSTGRES_PASSWORD is not set") for s in res["summary"])
+
+
+def test_secret_scan_baseline_accepts_known_findings_and_fails_a_new_one(homeiq):
+    first = _result(homeiq, "scan-without-baseline")["checks"][0]
+    assert first["result"] == "fail" and first["why"].startswith("2 possible credential(s) committed in 2 file(s)")
+    # the example file's placeholders are no findings
+    assert not any(d.startswith(".env.example") for d in first["details"]), first["details"]
+    dry = _result(homeiq, "write-baseline-check-mode")
+    assert dry["changed"] is True and "would be written: 2 findings accepted by it" in dry["checks"][0]["why"]
+    assert homeiq["run"].task("baseline after check mode")["result"]["stat"]["exists"] is False
+    wrote = _result(homeiq, "write-baseline")
+    assert wrote["changed"] is True and "baseline .homeiq-secrets-baseline.json written: 2 findings" in wrote["checks"][0]["why"]
+    assert _result(homeiq, "write-baseline-again")["changed"] is False
+    text = (homeiq["scan1"] / ".homeiq-secrets-baseline.json").read_text()
+    assert homeiq["s1"] not in text and homeiq["s2"] not in text
+    accepted = _result(homeiq, "scan-with-baseline")["checks"][0]
+    assert accepted["result"] == "pass"
+    assert accepted["why"].startswith("no new committed credentials in ")
+    assert "(2 accepted by the baseline .homeiq-secrets-baseline.json;" in accepted["why"]
+    new = _result(homeiq, "scan-one-new-finding")["checks"][0]
+    assert new["result"] == "fail"
+    assert new["why"].startswith("1 new possible credential(s) committed in 1 file(s): infrastructure/smtp.ini:2 "
+                                 "assigned-secret ********"), new["why"]
+    assert "2 accepted by the baseline" in new["why"]
+    assert not [d for d in new["details"] if "accepted" not in d and "legacy.yaml" in d]
+
+
+def test_compose_min_version_below_the_client_minimum_says_which_applies(homeiq):
+    rec = homeiq["run"].task("min-version-below-client")
+    assert rec["status"] == "ignored"  # it failed, under ignore_errors
+    assert rec["result"]["msg"] == ("compose_min_version 2.20.0 is below 2.21.0, the lowest Compose this collection works "
+                                    "with (its Compose client needs 2.21.0): set 2.21.0 or higher")
+
+
+def test_demo_domain_from_the_demo_root(homeiq):
+    res = _result(homeiq, "demo-domain")
+    assert res["failed_checks"] == [], res["summary"]
+    by = _by_check(res)
+    assert by[("env_files", None)]["why"] == "1 env file present and readable: .env"
+    assert by[("mounts", None)]["result"] == "pass"
+    assert "infrastructure/influxdb/config.yml" in "\n".join(by[("mounts", None)]["details"])

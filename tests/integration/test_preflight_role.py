@@ -185,6 +185,43 @@ def test_local_inventory_passes_against_the_demo_stack(playbook):
         assert f"InfluxDB at http://127.0.0.1:{ports['HOMEIQ_INFLUXDB_PORT']} cannot be reached" in influx["why"]
 
 
+def test_stack_from_deploy_projects_and_the_baseline_written_by_the_documented_command(playbook, tmp_path):
+    """preflight_projects defaults to the deploy role's deploy_projects; the stack's name is not passed on as a
+    compose project. `-e preflight_secret_scan_write_baseline=true` writes the baseline, the next run accepts it."""
+    root = tmp_path / "homeiq"
+    env = {"POSTGRES_PASSWORD": "pw-" + h.rand(24), "SESSION_SECRET": "ss-" + h.rand(24), "ADMIN_API_KEY": "ak-" + h.rand(24)}
+    literals = h.materialize_homeiq_tree(root, env=env)
+    committed = "Pw" + h.rand(20)
+    (root / "infrastructure" / "legacy.yaml").write_text(f"legacy:\n  db_password: {committed}\n")
+    inv = inventory(tmp_path / "inventory", {
+        "deploy_projects": [{"name": "pfrole-core", "files": ["domains/core/compose.yml"], "env_files": [".env"]},
+                            {"name": "pfrole-web", "files": ["domains/web/compose.yml"], "env_files": [".env"]}],
+        "preflight_project_src": str(root),
+        "preflight_project_name": "pfrole-stack",
+        "preflight_only_checks": ["engine", "compose_config", "mounts", "tokens", "secret_scan"],
+    })
+    write = playbook(REPO / "preflight.yml", inventory=inv, extra_vars={"preflight_secret_scan_write_baseline": True})
+    assert write.rc == 0, write.output[-3000:]
+    res = summary_of(write)
+    assert res["changed"] is True and res["projects"] == ["pfrole-core", "pfrole-web"]
+    assert "written: 1 finding accepted by it" in next(c["why"] for c in res["checks"] if c["check"] == "secret_scan")
+    assert (root / ".homeiq-secrets-baseline.json").exists()
+    for check in (True, False):
+        run = playbook(REPO / "preflight.yml", inventory=inv, check=check, verbosity=3, env={"ANSIBLE_INJECT_INVOCATION": "1"})
+        assert run.rc == 0, run.output[-3000:]
+        res = summary_of(run)
+        assert res["changed"] is False and res["failed_checks"] == [], res["summary"]
+        assert [(c["check"], c.get("project")) for c in res["checks"]] == [
+            ("engine", None), ("compose_config", "pfrole-core"), ("compose_config", "pfrole-web"), ("mounts", "pfrole-core"),
+            ("mounts", "pfrole-web"), ("tokens", "pfrole-core"), ("tokens", "pfrole-web"), ("secret_scan", None)]
+        scan = next(c["why"] for c in res["checks"] if c["check"] == "secret_scan")
+        assert "(1 accepted by the baseline .homeiq-secrets-baseline.json;" in scan
+        # the stack's name is not a compose project: the role leaves it out
+        assert run.task("Run every preflight check")["result"]["invocation"]["module_args"]["project_name"] is None
+        leaked = h.secret_values_in(run.output + json.dumps(run.results), dict(literals, committed=committed, **env))
+        assert leaked == [], leaked
+
+
 @pytest.mark.parametrize("extra, expected", [
     ({"preflight_warn_checks": ["nonsense"]}, "unknown check 'nonsense' in warn"),
     ({"preflight_min_free_gb": "lots"}, "preflight_min_free_gb"),

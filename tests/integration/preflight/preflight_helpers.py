@@ -18,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 COMPOSE = HERE / "compose"
 SECRETS_TREE = HERE / "secrets_tree"
+HOMEIQ_TREE = HERE / "homeiq_tree"
 ALNUM = string.ascii_letters + string.digits
 
 
@@ -81,6 +82,29 @@ def materialize_secrets_tree(dst, values=None):
             text = text.replace(f"@@{key}@@", value)
         assert not src.name.endswith(".tmpl") or "@@" not in text.replace("@@@", "@"), f"unreplaced marker in {rel}"
         target.write_text(text)
+    return values
+
+
+def materialize_homeiq_tree(dst, env=None, values=None):
+    """Copies the HomeIQ-shaped tree to dst with fresh literal defaults, and writes its .env
+    (with a UTF-8 BOM when env has the key "\ufeff"). Returns the literal defaults."""
+    values = values or {"PG_DEFAULT": "pg-" + rand(20), "SESSION_DEFAULT": "ss-" + rand(20), "ADMIN_DEFAULT": "ad-" + rand(20)}
+    dst = Path(dst)
+    for src in HOMEIQ_TREE.rglob("*"):
+        if src.is_dir():
+            continue
+        rel = src.relative_to(HOMEIQ_TREE)
+        target = dst / (str(rel)[: -len(".tmpl")] if src.name.endswith(".tmpl") else rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = src.read_text()
+        for key, value in values.items():
+            text = text.replace(f"@@{key}@@", value)
+        assert not src.name.endswith(".tmpl") or "@@" not in text, f"unreplaced marker in {rel}"
+        target.write_text(text)
+    if env is not None:
+        env = dict(env)
+        bom = "\ufeff" if env.pop("\ufeff", None) is not None else ""
+        (dst / ".env").write_text(bom + "".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8")
     return values
 
 

@@ -72,3 +72,31 @@ def test_token_options_never_come_back(module_calls, project):
     res = info.value.args[0]
     assert token not in repr(res)
     assert {c["check"] for c in res["checks"]} == {"home_assistant", "influxdb"}
+
+
+def test_projects_and_top_level_files_are_exclusive(module_calls, project):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(project), "files": ["compose.yaml"], "projects": [{"name": "pf-a", "files": ["compose.yaml"]}]})
+    msg = info.value.args[0]["msg"]
+    assert msg.startswith("projects cannot be combined with files") and "\n" not in msg
+
+
+def test_compose_min_version_below_the_client_minimum_is_one_line(module_calls, project):
+    with pytest.raises(Fail) as info:
+        run({"project_src": str(project), "compose_min_version": "2.0.0"})
+    assert info.value.args[0]["msg"].startswith("compose_min_version 2.0.0 is below 2.21.0")
+
+
+def test_writing_the_baseline_reports_changed_and_check_mode_writes_nothing(module_calls, project):
+    (project / "settings.yaml").write_text("db_password: Pw-9xQ2mL7vR4tK8zN1wB\n")
+    args = {"project_src": str(project), "only": ["secret_scan"], "secret_scan_write_baseline": True}
+    with pytest.raises(Exit) as info:
+        run(dict(args, _ansible_check_mode=True))
+    assert info.value.args[0]["changed"] is True and not (project / ".homeiq-secrets-baseline.json").exists()
+    for changed in (True, False):
+        with pytest.raises(Exit) as info:
+            run(args)
+        assert info.value.args[0]["changed"] is changed
+    with pytest.raises(Exit) as info:
+        run({"project_src": str(project), "only": ["secret_scan"]})
+    assert "1 accepted by the baseline" in info.value.args[0]["checks"][0]["why"]
