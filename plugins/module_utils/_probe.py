@@ -572,8 +572,8 @@ def run(params, check_mode=False, http=None, containers=None):
         raise ProbeInputError("retry_delay must not be negative")
     targets = build_targets(params.get("targets"), params.get("critical_only"))
     containers = containers or ContainerChecker()
-    project = params.get("compose_project")
-    if project:
+    projects = params.get("compose_project") or []
+    for project in [p for p in ([projects] if isinstance(projects, str) else projects) if p]:
         targets += project_targets(project, containers, critical=params.get("compose_project_critical", True),
                                    taken={t.name for t in targets}, critical_only=params.get("critical_only"))
     max_body = params.get("max_body_bytes") or DEFAULT_MAX_BODY

@@ -134,7 +134,9 @@ options:
         be running and not unhealthy, or have run once and exited with code 0 (a one-shot container).
       - Each container is one more entry in the report, named after the container, with a null C(url).
         A project without containers is one failing entry.
-    type: str
+      - A list names several projects (the projects of a stack), each judged so.
+    type: list
+    elements: str
   compose_project_critical:
     description: Whether the containers of O(compose_project) count as critical.
     type: bool
@@ -327,7 +329,7 @@ def main():
             retry_delay=dict(type="float", default=2),
             deadline=dict(type="float"),
             critical_only=dict(type="bool", default=False),
-            compose_project=dict(type="str"),
+            compose_project=dict(type="list", elements="str"),
             compose_project_critical=dict(type="bool", default=True),
             fail_on=dict(type="str", default="critical", choices=["critical", "any", "never"]),
             report_path=dict(type="path"),
