@@ -80,19 +80,39 @@ def check_deployment_id(value, what="deployment_id"):
     return value
 
 
+def _check_service_images(images, where):
+    for service, image in images.items():
+        if not isinstance(service, str) or not service:
+            raise LedgerError("images%s has an empty or non-text service name; use the compose service names as keys" % where)
+        if not isinstance(image, str) or not IMAGE_ID_RE.match(image):
+            raise LedgerError(
+                "image of service %r%s is %r, not a full image ID: give the engine's ID (sha256: and 64 hex digits), "
+                "as docker image inspect --format '{{.Id}}' prints it" % (service, where, image))
+    return dict(images)
+
+
 def check_images(images):
+    """The images of a deployment: ``{service: image_id}`` for one compose project, or, for a stack of
+    projects, ``{project: {service: image_id}}``. A mix of both shapes is refused."""
     if images is None:
         return None
     if not isinstance(images, dict):
-        raise LedgerError("images must be a mapping of service name to image ID (sha256:...)")
-    for service, image in images.items():
-        if not isinstance(service, str) or not service:
-            raise LedgerError("images has an empty or non-text service name; use the compose service names as keys")
-        if not isinstance(image, str) or not IMAGE_ID_RE.match(image):
-            raise LedgerError(
-                "image of service %r is %r, not a full image ID: give the engine's ID (sha256: and 64 hex digits), "
-                "as docker image inspect --format '{{.Id}}' prints it" % (service, image))
-    return dict(images)
+        raise LedgerError("images must be a mapping of service name to image ID (sha256:...), "
+                          "or for a stack of compose projects of project name to such a mapping")
+    nested = [key for key, value in images.items() if isinstance(value, dict)]
+    if not nested:
+        return _check_service_images(images, "")
+    if len(nested) != len(images):
+        flat = sorted(str(key) for key in images if key not in nested)
+        raise LedgerError(
+            "images mixes projects (%s) with services (%s): give either service name to image ID for one compose project, "
+            "or project name to such a mapping for a stack" % (", ".join(sorted(map(str, nested))), ", ".join(flat)))
+    checked = {}
+    for project, services in images.items():
+        if not isinstance(project, str) or not project:
+            raise LedgerError("images has an empty or non-text project name; use the compose project names as keys")
+        checked[project] = _check_service_images(services, " of project %r" % project)
+    return checked
 
 
 def check_count(value, what):

@@ -66,6 +66,7 @@ options:
     description:
       - Each service's image after the deployment, as the engine's full image ID (C(sha256:) and 64 hex digits).
         What a rollback to this deployment restores.
+      - For a stack of compose projects, nested by project, project name to such a mapping.
     type: dict
   services_count:
     description: Number of services deployed.
@@ -210,7 +211,7 @@ record:
       description: Commit time, ISO 8601 UTC.
       type: str
     images:
-      description: Service name to full image ID.
+      description: Service name to full image ID; for a stack, project name to such a mapping.
       type: dict
       sample: {"web": "sha256:3f5e0c8b7a6d4e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"}
     services_count:

@@ -67,6 +67,10 @@ def test_finished_cannot_go_back_to_in_progress():
     ({"deployment_id": "deploy 1"}, "not a valid deployment id"),
     ({"services_count": -1}, "whole number"),
     ({"status": "done"}, "is not one of"),
+    ({"images": {"core": {"web": "sha256:abc"}}}, "service 'web' of project 'core' is 'sha256:abc', not a full image ID"),
+    ({"images": {"core": {"web": IMAGE_A}, "web": IMAGE_B}}, "mixes projects"),
+    ({"images": {"": {"web": IMAGE_A}}}, "empty or non-text project name"),
+    ({"images": {"core": {"": IMAGE_A}}}, "empty or non-text service name"),
 ])
 def test_bad_input_is_one_clear_line(params, message):
     with pytest.raises(LedgerError, match=message) as info:
@@ -97,6 +101,19 @@ def test_record_check_real_check_real(ledger):
     assert not again["changed"]
     assert again["record"]["finished_at"] == format_time(NOW) and again["record"]["images"] == {"web": IMAGE_A}
     assert again["diff"]["before"] == again["diff"]["after"]
+
+
+def test_a_stack_records_its_images_nested_by_project(ledger):
+    images = {"homeiq-core-platform": {"data-api": IMAGE_A, "influxdb": IMAGE_B},
+              "homeiq-frontends": {"health-dashboard": IMAGE_A}}
+    params = dict(deployment_id="deploy-20261126-120000", status="success", images=images, services_count=3,
+                  project="homeiq", host="h1")
+    assert rec(ledger, check=True, **params)["record"]["images"] == images
+    assert rec(ledger, **params)["changed"]
+    again = rec(ledger, now=LATER, **params)
+    assert not again["changed"] and again["record"]["images"] == images and again["record"]["services_count"] == 3
+    got = L.info(dict(ledger.params, query="last_success", project="homeiq", host="h1"))["deployment"]
+    assert got["deployment_id"] == "deploy-20261126-120000" and got["images"] == images
 
 
 def test_check_mode_changes_nothing_on_an_existing_ledger(ledger):
