@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 .PHONY: demo test env docker images tools test-services sanity lint units integration molecule build-install docs-check compat compat-compose clean
 
 demo: env images
-	$(BIN)/ansible-playbook deploy.yml -i inventories/local
+	$(BIN)/ansible-playbook deploy.yml -i inventories/demo
 
 test: env images test-services
 	scripts/run-tests
