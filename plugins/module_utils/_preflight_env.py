@@ -130,43 +130,40 @@ def _closing_brace(text, start):
     return -1
 
 
+def _pieces(text):
+    """Text as Compose reads it, in order: ("text", s) for literal text (``$$`` is one ``$``) and
+    ("var", name, op, arg) for ``${NAME<op><arg>}`` and ``$NAME`` (op None when there is none)."""
+    i = 0
+    while i < len(text):
+        c = text[i]
+        nxt = text[i + 1] if c == "$" and i + 1 < len(text) else ""
+        if nxt == "$":
+            yield ("text", "$")
+            i += 2
+            continue
+        if nxt == "{":
+            end = _closing_brace(text, i + 2)
+            m = _BRACED.match(text[i + 2:end]) if end >= 0 else None
+            if m:
+                yield ("var", m.group("name"), m.group("op"), m.group("arg") or "")
+                i = end + 1
+                continue
+        m = _NAME.match(text, i + 1) if nxt and nxt != "{" else None
+        if m:
+            yield ("var", m.group(0), None, "")
+            i = m.end()
+            continue
+        yield ("text", c)
+        i += 1
+
+
 def interpolate(value, env, missing=None):
     """Compose-style ${VAR} interpolation of one string (defaults may nest). Names of unset
     required variables (${VAR:?msg}) go into the `missing` list when one is given."""
     if not isinstance(value, str) or "$" not in value:
         return value
-    out = []
-    i = 0
-    while i < len(value):
-        c = value[i]
-        if c != "$" or i + 1 >= len(value):
-            out.append(c)
-            i += 1
-            continue
-        nxt = value[i + 1]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-            continue
-        if nxt == "{":
-            end = _closing_brace(value, i + 2)
-            m = _BRACED.match(value[i + 2:end]) if end >= 0 else None
-            if not m:
-                out.append(c)
-                i += 1
-                continue
-            out.append(_substitute(m.group("name"), m.group("op"), m.group("arg") or "", env, missing))
-            i = end + 1
-            continue
-        m = _NAME.match(value, i + 1)
-        if m:
-            val = env.get(m.group(0))
-            out.append(val if val is not None else "")
-            i = m.end()
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    return "".join(piece[1] if piece[0] == "text" else _substitute(*piece[1:], env, missing)
+                   for piece in _pieces(value))
 
 
 def _substitute(name, op, arg, env, missing):
@@ -245,37 +242,15 @@ def literal_defaults(text, env):
 def _scan_defaults(text, lineno, env, out):
     """Walks text, appending LiteralDefaults; returns the literal text the walk contributes."""
     literal = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c != "$" or i + 1 >= len(text):
-            literal.append(c)
-            i += 1
+    for piece in _pieces(text):
+        if piece[0] == "text":
+            literal.append(piece[1])
             continue
-        nxt = text[i + 1]
-        if nxt == "$":
-            literal.append("$")
-            i += 2
-            continue
-        if nxt == "{":
-            end = _closing_brace(text, i + 2)
-            m = _BRACED.match(text[i + 2:end]) if end >= 0 else None
-            if not m:
-                literal.append(c)
-                i += 1
-                continue
-            name, op, arg = m.group("name"), m.group("op"), m.group("arg") or ""
-            val = env.get(name)
-            unset = val is None or (op == ":-" and not val)
-            if op in (":-", "-") and unset:
-                sub = _scan_defaults(arg, lineno, env, out)
-                if sub.strip():
-                    out.append(LiteralDefault(name, op, lineno, sub))
-                literal.append(sub)
-            i = end + 1
-            continue
-        m = _NAME.match(text, i + 1)
-        i = m.end() if m else i + 1
-        if not m:
-            literal.append(c)
+        name, op, arg = piece[1:]
+        val = env.get(name)
+        if op in (":-", "-") and (val is None or (op == ":-" and not val)):
+            sub = _scan_defaults(arg, lineno, env, out)
+            if sub.strip():
+                out.append(LiteralDefault(name, op, lineno, sub))
+            literal.append(sub)
     return "".join(literal)
