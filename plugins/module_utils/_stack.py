@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._deploy import IMAGE_ID_RE, DeployError, Deployment, validate_params
 
-ENTRY_KEYS = ("name", "files", "env_files", "profiles", "services", "project_directory")
+# The options of one project of a stack, shared by every module that takes `projects`
+# (compose_deploy, preflight_check) so that their argument specs cannot drift apart.
+STACK_PROJECT_SPEC = dict(
+    name=dict(type="str", required=True),
+    files=dict(type="list", elements="path"),
+    env_files=dict(type="list", elements="path"),
+    profiles=dict(type="list", elements="str"),
+    services=dict(type="list", elements="str"),
+    project_directory=dict(type="str"),
+)
+ENTRY_KEYS = tuple(STACK_PROJECT_SPEC)
 # top-level options that describe one project, and so cannot be given beside `projects`
 SINGLE_PROJECT_OPTIONS = ("project_name", "files", "env_files", "profiles", "services", "project_directory")
 

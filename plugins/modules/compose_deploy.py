@@ -401,16 +401,7 @@ lock_taken_over:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._deploy import DeployError, Deployment
-from ansible_collections.homeiq.deploy.plugins.module_utils._stack import Stack
-
-PROJECT_ENTRY = dict(
-    name=dict(type="str", required=True),
-    files=dict(type="list", elements="path"),
-    env_files=dict(type="list", elements="path"),
-    profiles=dict(type="list", elements="str"),
-    services=dict(type="list", elements="str"),
-    project_directory=dict(type="str"),
-)
+from ansible_collections.homeiq.deploy.plugins.module_utils._stack import STACK_PROJECT_SPEC, Stack
 
 
 def main():
@@ -423,7 +414,7 @@ def main():
             profiles=dict(type="list", elements="str"),
             services=dict(type="list", elements="str"),
             project_directory=dict(type="str"),
-            projects=dict(type="list", elements="dict", options=PROJECT_ENTRY),
+            projects=dict(type="list", elements="dict", options=STACK_PROJECT_SPEC),
             state=dict(type="str", default="present", choices=["present", "absent", "restored"]),
             build=dict(type="str", default="always", choices=["always", "missing", "never"]),
             pull=dict(type="str", default="missing", choices=["always", "missing", "never"]),

@@ -84,11 +84,11 @@ options:
       files:
         description: Compose files of this project, relative to I(project_src).
         type: list
-        elements: str
+        elements: path
       env_files:
         description: Env files of this project, relative to I(project_src).
         type: list
-        elements: str
+        elements: path
       profiles:
         description: Compose profiles to enable.
         type: list
@@ -469,6 +469,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._preflight import PreflightError, run_preflight
+from ansible_collections.homeiq.deploy.plugins.module_utils._stack import STACK_PROJECT_SPEC
 
 
 def main():
@@ -478,14 +479,7 @@ def main():
             project_name=dict(type="str"),
             project_directory=dict(type="path"),
             services=dict(type="list", elements="str", default=[]),
-            projects=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                files=dict(type="list", elements="str"),
-                env_files=dict(type="list", elements="str"),
-                profiles=dict(type="list", elements="str"),
-                services=dict(type="list", elements="str"),
-                project_directory=dict(type="str"),
-            )),
+            projects=dict(type="list", elements="dict", default=[], options=STACK_PROJECT_SPEC),
             files=dict(type="list", elements="path", default=[]),
             env_files=dict(type="list", elements="path", default=[]),
             profiles=dict(type="list", elements="str", default=[]),

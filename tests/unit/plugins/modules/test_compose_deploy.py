@@ -6,6 +6,8 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.homeiq.deploy.plugins.modules import compose_deploy
+from ansible_collections.homeiq.deploy.plugins.modules import preflight_check
+from ansible_collections.homeiq.deploy.plugins.module_utils._stack import STACK_PROJECT_SPEC
 from module_runner import Exit, Fail, module_calls  # noqa: F401  pylint: disable=unused-import
 
 
@@ -88,11 +90,19 @@ def test_project_directory_must_exist(module_calls, tmp_path):
     assert msg.startswith(f"project_directory {tmp_path}/domains/none does not exist") and "\n" not in msg
 
 
-def test_stack_options_are_documented():
+@pytest.mark.parametrize("module", [compose_deploy, preflight_check], ids=["compose_deploy", "preflight_check"])
+def test_stack_options_are_documented(module):
+    """Both modules take `projects` from one argument spec (_stack.STACK_PROJECT_SPEC) and document it as it is."""
     import yaml
-    doc = yaml.safe_load(compose_deploy.DOCUMENTATION)
+    doc = yaml.safe_load(module.DOCUMENTATION)
     entry = doc["options"]["projects"]["suboptions"]
-    assert set(entry) == set(compose_deploy.PROJECT_ENTRY)
-    assert all(entry[k]["type"] == compose_deploy.PROJECT_ENTRY[k]["type"] and entry[k]["description"] for k in entry)
+    assert set(entry) == set(STACK_PROJECT_SPEC)
+    for key, spec in STACK_PROJECT_SPEC.items():
+        assert entry[key]["type"] == spec["type"] and entry[key].get("elements") == spec.get("elements"), key
+        assert entry[key]["description"], key
+
+
+def test_stack_results_are_documented():
+    import yaml
     ret = yaml.safe_load(compose_deploy.RETURN)
     assert {"projects", "failed_project", "changed_projects", "not_started"} <= set(ret)
