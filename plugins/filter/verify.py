@@ -19,8 +19,13 @@ def verify_targets(catalogues, scheme="http", host="127.0.0.1", browser_host=Non
     unknown = sorted(set(catalogues) - {"services", "functional_checks", "nginx_checks", "auth_checks", "browser_checks"})
     if unknown:
         raise AnsibleFilterError("verify_targets: unknown catalogue %s" % ", ".join(unknown))
+    try:
+        max_latency_ms = int(max_latency_ms)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError("verify_max_latency_ms %r is not a number of milliseconds: set a whole number such as 500"
+                                 % (max_latency_ms,)) from None
     return plan_or_error(scheme=scheme, host=host, browser_host=browser_host or host,
-                         max_latency_ms=int(max_latency_ms), **catalogues)
+                         max_latency_ms=max_latency_ms, **catalogues)
 
 
 def verify_project_names(deploy_projects, project_name=""):

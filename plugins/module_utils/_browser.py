@@ -21,6 +21,8 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.homeiq.deploy.plugins.module_utils._probe import redact_url
+
 DEFAULT_CHROMIUMS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # The flags that work on these machines (headless, as root, no network but loopback): without the
 # background-networking ones Chromium keeps opening connections that the closed network refuses.
@@ -82,6 +84,7 @@ class PageWatch:
 
     def __init__(self, url, wait_for=None):
         self.url = url
+        self.shown_url = redact_url(url)  # what results and messages say: no password, as health_probe
         self.wait_for = wait_for
         self.console_errors = []
         self.failed_requests = []
@@ -162,7 +165,7 @@ class PageWatch:
             self.console_errors.append(text)
 
     def _failed(self, url, kind, status=None, error=""):
-        entry = {"url": url, "type": kind, "status": status, "error": error}
+        entry = {"url": redact_url(url), "type": kind, "status": status, "error": error}
         if entry not in self.failed_requests:
             self.failed_requests.append(entry)
 
@@ -176,7 +179,7 @@ class PageWatch:
     def result(self, elapsed_ms, timed_out=False):
         ok = (not self.console_errors and not self.failed_requests and self.element_found is not False
               and self.loaded and not timed_out)
-        return {"ok": ok, "url": self.url, "status_code": self.page_status, "console_errors": list(self.console_errors),
+        return {"ok": ok, "url": self.shown_url, "status_code": self.page_status, "console_errors": list(self.console_errors),
                 "failed_requests": list(self.failed_requests), "element_found": self.element_found,
                 "loaded": self.loaded, "elapsed_ms": round(elapsed_ms, 1),
                 "msg": self.message(ok, elapsed_ms, timed_out)}
@@ -184,7 +187,7 @@ class PageWatch:
     def message(self, ok, elapsed_ms, timed_out=False):
         if ok:
             found = ", %s found" % self.wait_for if self.wait_for else ""
-            return "browser check of %s passed in %d ms%s" % (self.url, elapsed_ms, found)
+            return "browser check of %s passed in %d ms%s" % (self.shown_url, elapsed_ms, found)
         problems = []
         if self.console_errors:
             problems.append("%d console error%s: %s" % (len(self.console_errors), "s" if len(self.console_errors) > 1 else "",
@@ -200,7 +203,7 @@ class PageWatch:
         if timed_out and self.loaded and self.element_found is not False:
             problems.append("requests still in flight")
         after = " within %d ms" % elapsed_ms if timed_out or self.element_found is False or not self.loaded else ""
-        return "browser check of %s failed%s: %s" % (self.url, after, "; ".join(problems))
+        return "browser check of %s failed%s: %s" % (self.shown_url, after, "; ".join(problems))
 
 
 # ---- the browser --------------------------------------------------------------------------------
@@ -340,6 +343,8 @@ def check_page(url, wait_for=None, timeout=30.0, executable=None, environ=None):
             raise
         except BrowserError as exc:
             raise BrowserError("%s; Chromium said: %s" % (exc, _tail(log))) from None
+        except (OSError, ValueError, KeyError) as exc:  # it exited at once, or answered what DevTools never sends
+            raise BrowserError("Chromium's DevTools pipe failed (%s); Chromium said: %s" % (exc.__class__.__name__, _tail(log))) from None
         if wait_for and watch.element_found is False and not timed_out:
             timed_out = True
         elapsed = (time.monotonic() - started) * 1000.0

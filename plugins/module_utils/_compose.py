@@ -61,6 +61,14 @@ DEFAULT_OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "dock
                           "docker-compose.override.yaml")
 
 
+def discover_files(folder):
+    """The files Compose picks in `folder` when none is named: [main] or [main, override], [] for none."""
+    def first(names):
+        return [path for path in (os.path.join(folder, n) for n in names) if os.path.isfile(path)][:1]
+    main = first(DEFAULT_FILES)
+    return main + first(DEFAULT_OVERRIDE_FILES) if main else []
+
+
 def _under(base, path):
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(base, path))
 
@@ -113,18 +121,14 @@ class ComposeCLI:
         return os.path.normpath(self.project_src)
 
     def default_files(self):
-        """The files Compose would pick on its own (the main file and its override, when present);
-        needed once an override file of ours is added, since naming any file turns discovery off."""
-        found = [os.path.join(self.project_src, n) for n in DEFAULT_FILES if os.path.isfile(os.path.join(self.project_src, n))]
+        """The files Compose would pick on its own in the project directory (the main file and its
+        override, when present); needed once an override file of ours is added, since naming any file
+        turns discovery off."""
+        folder = self.project_dir()
+        found = discover_files(folder)
         if not found:
-            raise ComposeError(f"no compose file in {self.project_src}: add compose.yaml or name files with `files`")
-        overrides = [os.path.join(self.project_src, n) for n in DEFAULT_OVERRIDE_FILES
-                     if os.path.isfile(os.path.join(self.project_src, n))]
-        return found[:1] + overrides[:1]
-
-    def default_file(self):
-        """The main file Compose would pick on its own."""
-        return self.default_files()[0]
+            raise ComposeError(f"no compose file in {folder}: add compose.yaml or name files with `files`")
+        return found
 
     def run(self, args, with_override=True, timeout=None, check=True):
         cmd = self.base_args(with_override) + list(args)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.homeiq.deploy.plugins.module_utils._compose import ComposeCLI, ComposeError
+from ansible_collections.homeiq.deploy.plugins.module_utils._compose import ComposeCLI, ComposeError, discover_files
 # Re-exported: the checks and the tests reach env parsing and the service rules through this module.
 from ansible_collections.homeiq.deploy.plugins.module_utils._preflight_env import (  # noqa: F401  pylint: disable=unused-import
     EnvFileError, interpolate, interpolate_tree, literal_defaults, parse_env_text, read_env_file)
@@ -29,10 +29,6 @@ try:
 except ImportError:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
 
-# Compose's own discovery, in its order (compose-go's DefaultFileNames and DefaultOverrideFileNames).
-DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-DEFAULT_OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
-                          "docker-compose.override.yaml")
 _PROJECT_NAME_BAD = re.compile(r"[^a-z0-9_-]")
 
 
@@ -196,13 +192,7 @@ class ComposeProject:
         """The files given, else Compose's default file (and its override) in the project directory."""
         if self.files:
             return list(self.files)
-        folder = self.project_dir()  # with --project-directory, Compose looks for its files there
-        for name in DEFAULT_COMPOSE_FILES:
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                overrides = [os.path.join(folder, o) for o in DEFAULT_OVERRIDE_FILES if os.path.isfile(os.path.join(folder, o))]
-                return [path] + overrides[:1]
-        return []
+        return discover_files(self.project_dir())  # with --project-directory, Compose looks for its files there
 
     def raw(self):
         """The project read from its files: RawModel (services merged, interpolated)."""

@@ -119,7 +119,7 @@ def failure_facts(done, failing, exc_facts, names):
     for name, res in changed:
         facts["previous_images"][name] = res.get("previous_images") or {}
         facts["current_images"][name] = res.get("current_images") or {}
-    if exc_facts.get("stack_changed"):
+    if exc_facts.get("stack_changed", True):  # unknown (an engine error after `up`) counts as changed
         changed.append((failing, exc_facts))
         facts["previous_images"][failing] = exc_facts.get("previous_images") or {}
         facts["current_images"][failing] = exc_facts.get("current_images") or {}

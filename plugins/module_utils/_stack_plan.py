@@ -147,7 +147,8 @@ def replaced_images(result):
     if not result.get("projects") and "changed_projects" not in result:
         return dict(previous)
     changed = changed_projects(result)
-    return {name: dict(previous.get(name) or {}) for name in changed if name in previous}
+    # A changed project that had no containers before (its first deployment) has nothing to go back to.
+    return {name: dict(previous[name]) for name in changed if previous.get(name)}
 
 
 def failing_services(checks, current_images=None, previous_images=None, project=""):

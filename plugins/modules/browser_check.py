@@ -150,6 +150,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homeiq.deploy.plugins.module_utils._browser import BrowserError, check_page
+from ansible_collections.homeiq.deploy.plugins.module_utils._probe import redact_url
 
 
 def main():
@@ -168,7 +169,7 @@ def main():
         result = check_page(params["url"], wait_for=params["wait_for"], timeout=params["timeout"],
                             executable=params["executable"])
     except BrowserError as exc:
-        module.fail_json(msg=str(exc), changed=False, ok=False, url=params["url"], console_errors=[], failed_requests=[],
+        module.fail_json(msg=str(exc), changed=False, ok=False, url=redact_url(params["url"]), console_errors=[], failed_requests=[],
                          element_found=None if not params["wait_for"] else False,
                          elapsed_ms=round((time.monotonic() - started) * 1000.0, 1))
     if not result["ok"]:

@@ -34,6 +34,7 @@ DOMAINS = ("core-platform", "data-collectors", "ml-engine", "automation-core", "
 DEMO_DOMAINS = ("core-platform", "pattern-analysis", "frontends")
 ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "defaults" / "main.yml").exists())
 MODULES = REPO / "plugins" / "modules"
+MODULE_UTILS = REPO / "plugins" / "module_utils"
 RENDER_TASK = "Render one variable"
 # The environment the shipped inventories read (ports, stack name, secrets): none of it is set
 # for these tests, so the files' own defaults are what is validated.
@@ -101,11 +102,22 @@ def _literal(node, symbols):
     raise _Unreadable("line %d: %s" % (node.lineno, ast.dump(node)[:80]))
 
 
+def _assignments(tree):
+    """Module-level NAME = <expression> of a parsed file."""
+    return {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
 def module_spec(name):
     """The keyword arguments of the module's AnsibleModule(...) call (argument_spec, required_if,
     mutually_exclusive, ...), read from plugins/modules/<name>.py."""
     tree = ast.parse((MODULES / ("%s.py" % name)).read_text())
-    symbols = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    symbols = _assignments(tree)
+    # Specs shared from module_utils (from ..._stack import STACK_PROJECT_SPEC) are read from there.
+    prefix = "ansible_collections.homeiq.deploy.plugins.module_utils."
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix):
+            shared = _assignments(ast.parse((MODULE_UTILS / (node.module[len(prefix):] + ".py")).read_text()))
+            symbols.update({a.asname or a.name: shared[a.name] for a in node.names if a.name in shared})
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "AnsibleModule":
             return {kw.arg: _literal(kw.value, symbols) for kw in node.keywords if kw.arg != "supports_check_mode"}

@@ -92,6 +92,14 @@ def test_a_stack_s_rollback_restores_only_the_projects_its_deployment_changed():
     failed = {"changed_projects": ["demo-core-platform"], "previous_images": {"demo-core-platform": {"data-api": A}}}
     assert F["stack_changed_projects"](failed) == ["demo-core-platform"]
     assert F["stack_replaced_images"](failed) == {"demo-core-platform": {"data-api": A}}
+    # a project deployed for the first time had nothing before: nothing to restore, and the
+    # rollback (the pipeline's, the fleet revert's) is not asked to restore an empty project
+    first = {"changed_projects": ["demo-core-platform", "demo-frontends"],
+             "previous_images": {"demo-core-platform": {"data-api": A}, "demo-frontends": {}}}
+    assert F["stack_replaced_images"](first) == {"demo-core-platform": {"data-api": A}}
+    all_new = {"changed_projects": ["demo-core-platform"], "previous_images": {"demo-core-platform": {}}}
+    assert F["stack_replaced_images"](all_new) == {}
+    assert F["stack_services_count"](F["stack_replaced_images"](all_new)) == 0
     # one project: its previous images as they are
     assert F["stack_replaced_images"]({"changed": False, "previous_images": {"api": A}}) == {"api": A}
     assert F["stack_changed_projects"]({"changed": True, "previous_images": {"api": A}}) == []

@@ -319,3 +319,9 @@ def test_a_browser_check_that_could_not_run_fails_with_its_line():
                                          "msg": "Chromium is not installed at /usr/bin/chromium: run make test-services"}])
     assert out["failures"][0]["why"].startswith("Chromium is not installed")
     assert out["status"] == "fail"
+
+
+@pytest.mark.parametrize("value", ["fast", None, "5OO"])
+def test_a_latency_threshold_that_is_no_number_is_one_line(value):
+    with pytest.raises(AnsibleFilterError, match=r"^verify_max_latency_ms .* is not a number of milliseconds: set a whole number"):
+        plan(services=[{"name": "a", "port": 8006}], max_latency_ms=value)

@@ -182,3 +182,33 @@ def test_bad_input_is_one_line():
         B.check_page("localhost:3000")
     with pytest.raises(B.BrowserError, match="timeout must be a positive number of seconds"):
         B.check_page(URL, timeout=0)
+
+
+@pytest.mark.parametrize("script", [
+    "#!/bin/sh\nexit 3\n",                               # exits at once: the pipe closes under the first command
+    "#!/bin/sh\nprintf 'not json\\0' >&4\nsleep 5\n",    # answers what DevTools never sends
+    "#!/bin/sh\nprintf '{\"id\": 1, \"result\": {}}\\0' >&4\nsleep 5\n",  # a createTarget answer without targetId
+])
+def test_a_browser_that_exits_or_talks_nonsense_is_one_line(tmp_path, script):
+    """A real process on the other end of the DevTools pipe that is not a working Chromium."""
+    fake = tmp_path / "chromium"
+    fake.write_text(script)
+    fake.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(B.BrowserError) as err:
+        B.check_page(URL, timeout=10, executable=str(fake))
+    assert "\n" not in str(err.value) and "Chromium" in str(err.value)
+    assert time.monotonic() - started < 9
+
+
+def test_a_password_in_a_url_is_never_reported():
+    secret = "pw-" + os.urandom(4).hex()
+    url = "http://viewer:%s@127.0.0.1:3000/" % secret
+    watch = B.PageWatch(url)
+    feed(watch, request("2", "http://viewer:%s@127.0.0.1:3000/logo.png" % secret, "Image"),
+         response("2", "http://viewer:%s@127.0.0.1:3000/logo.png" % secret, 404, "Image"), finished("2"))
+    watch.navigation_failed("net::ERR_CONNECTION_REFUSED")
+    result = watch.result(10.0)
+    assert secret not in json.dumps(result)
+    assert result["url"] == "http://viewer:***@127.0.0.1:3000/"
+    assert result["failed_requests"][0]["url"] == "http://viewer:***@127.0.0.1:3000/logo.png"

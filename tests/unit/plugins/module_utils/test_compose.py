@@ -121,7 +121,16 @@ def test_default_files_are_composes_own(tmp_path, present, expected):
     cli = c.ComposeCLI(str(tmp_path), override_file="/tmp/o.json")
     assert cli.default_files() == [str(tmp_path / n) for n in expected]
     assert _flags(cli.base_args(), "--file") == [str(tmp_path / n) for n in expected] + ["/tmp/o.json"]
-    assert cli.default_file() == str(tmp_path / expected[0])
+
+
+def test_default_files_are_looked_for_in_the_named_project_directory(tmp_path):
+    """With --project-directory and no -f, Compose looks for its files there, not in the working directory."""
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "compose.yml").write_text("services: {}\n")
+    cli = c.ComposeCLI(str(tmp_path), project_directory="deploy", override_file="/tmp/o.json")
+    assert cli.default_files() == [str(tmp_path / "deploy" / "compose.yml")]
+    assert _flags(cli.base_args(), "--file") == [str(tmp_path / "deploy" / "compose.yml"), "/tmp/o.json"]
 
 
 def test_compose_runs_from_project_src(tmp_path):

@@ -118,6 +118,14 @@ def test_failure_facts_leave_out_a_failing_project_that_changed_nothing():
     assert s.failure_message("core", "build failed", facts) == "stack stopped at project core: build failed; changed: none; not started: pattern"
 
 
+def test_failure_facts_count_a_failing_project_of_unknown_state_as_changed():
+    """An engine error after `up` (tagging, pruning) says nothing of the containers: they may be new."""
+    facts = s.failure_facts([], "core", {}, ["core", "pattern"])
+    assert facts["changed_projects"] == ["core"] and facts["stack_changed"] is True
+    assert facts["previous_images"] == {"core": {}}
+    assert s.failure_message("core", "engine lost", facts) == "stack stopped at project core: engine lost; changed: core; not started: pattern"
+
+
 def test_merge_nests_images_and_flattens_services():
     done = [("core", _res(True, {"api": A}, {"api": B})), ("pattern", _res(False, {"ai": C}, {"ai": C}))]
     r = s.merge(done, "deploy-1")
