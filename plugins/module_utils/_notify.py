@@ -8,6 +8,9 @@ runbook's message), a generic JSON webhook, an e-mail for failures (SMTP) and a 
 summary appended to the CI step summary file. An event that carries a rollout (deploy.yml's
 summary of a rollout over several hosts) is about the whole fleet: its title and host lists
 come from the rollout, and its status is the one of the four a single deployment would have.
+An event that carries an announcement (notify.yml: maintenance start and end, an incident) is
+no deployment: it has a kind, a title, a message and a severity, goes to the same channels with
+payloads of its own, and is always e-mailed; deployment payloads do not change.
 Payloads are built by pure functions so they can be tested without a network; sending uses
 only the Python standard library.
 
@@ -58,6 +61,18 @@ ROLLOUT_STATUSES = {
     "reverted": ("Rollout stopped and the fleet was reverted", "rolled_back"),
     "revert_failed": ("Rollout stopped and its fleet revert failed", "rollback_failed"),
 }
+# Announcements: kind -> (default title, default severity); severity -> Slack colour and emojis.
+ANNOUNCEMENTS = {
+    "maintenance_start": ("Maintenance started", "warning"),
+    "maintenance_end": ("Maintenance ended", "info"),
+    "incident": ("Incident", "critical"),
+    "incident_resolved": ("Incident resolved", "info"),
+    "notice": ("Notice", "info"),
+}
+SEVERITIES = ("info", "warning", "critical")
+ANNOUNCEMENT_COLORS = {"info": "#439FE0", "warning": "warning", "critical": "danger"}
+ANNOUNCEMENT_SLACK_EMOJI = {"info": ":information_source:", "warning": ":construction:", "critical": ":rotating_light:"}
+ANNOUNCEMENT_MARKDOWN_EMOJI = {"info": "\u2139\ufe0f", "warning": "\U0001f6a7", "critical": "\U0001f6a8"}
 # Host names listed per line of a rollout in Slack, the e-mail and the step summary; the webhook
 # always gets the whole rollout.
 MAX_LISTED_HOSTS = 20
@@ -74,9 +89,9 @@ class NotifyInputError(Exception):
 
 @dataclass
 class Event:
-    """One deployment outcome, with what the channels link to."""
-    deployment_id: str
-    status: str
+    """One deployment outcome (or, with `announcement`, one announcement), with what the channels link to."""
+    deployment_id: str | None
+    status: str | None
     timestamp: datetime
     commit: str | None = None
     branch: str | None = None
@@ -92,6 +107,7 @@ class Event:
     workflow_url: str | None = None
     commit_url: str | None = None
     rollout: dict | None = None
+    announcement: dict | None = None
 
 
 @dataclass
@@ -176,6 +192,9 @@ def commit_link(template, commit):
 def build_event(raw, repository=None, workflow_run_id=None, workflow_url=None, commit_url=None, now=None):
     """The Event of the module's `event` option and its context options."""
     raw = dict(raw or {})
+    if raw.get("announcement") is not None and raw.get("announcement") != {}:
+        return build_announcement(raw, repository=repository, workflow_run_id=workflow_run_id,
+                                  workflow_url=workflow_url, now=now)
     deployment_id = _text(raw.get("deployment_id"))
     if not deployment_id:
         raise NotifyInputError("event.deployment_id is empty: give the id of the deployment the notification is about")
@@ -217,6 +236,46 @@ def build_event(raw, repository=None, workflow_run_id=None, workflow_url=None, c
         workflow_url=_text(workflow_url),
         commit_url=commit_link(commit_url, commit),
         rollout=rollout,
+    )
+
+
+def parse_announcement(raw):
+    """The announcement of an event (kind, title, message, severity) checked and completed."""
+    if not isinstance(raw, dict):
+        raise NotifyInputError("event.announcement must be a dict (kind, text, title, severity), not %s"
+                               % type(raw).__name__)
+    kind = _text(raw.get("kind"))
+    if kind not in ANNOUNCEMENTS:
+        raise NotifyInputError("announcement kind %r is not one of %s" % (kind or "", ", ".join(ANNOUNCEMENTS)))
+    message = raw.get("text")
+    message = str(message).strip() if message is not None else ""
+    if not message:
+        raise NotifyInputError("announcement text is empty: say what is happening and what people should expect")
+    default_title, default_severity = ANNOUNCEMENTS[kind]
+    severity = _text(raw.get("severity")) or default_severity
+    if severity not in SEVERITIES:
+        raise NotifyInputError("announcement severity %r is not one of %s" % (severity, ", ".join(SEVERITIES)))
+    return {"kind": kind, "title": _text(raw.get("title")) or default_title, "message": message, "severity": severity}
+
+
+def build_announcement(raw, repository=None, workflow_run_id=None, workflow_url=None, now=None):
+    """The Event of an announcement: no deployment, status or rollout; scope and CI context as for one."""
+    announcement = parse_announcement(raw.get("announcement"))
+    for key in ("status", "rollout"):
+        if raw.get(key) not in (None, "", {}):
+            raise NotifyInputError("event.%s is set on an announcement: an announcement is no deployment outcome; "
+                                   "leave event.%s empty" % (key, key))
+    return Event(
+        deployment_id=None,
+        status=None,
+        timestamp=parse_timestamp(raw.get("timestamp"), now=now),
+        project=_text(raw.get("project")),
+        environment=_text(raw.get("environment")),
+        host=_text(raw.get("host")),
+        repository=_text(repository),
+        workflow_run_id=_text(workflow_run_id),
+        workflow_url=_text(workflow_url),
+        announcement=announcement,
     )
 
 
@@ -312,7 +371,13 @@ def shown_status(event):
 
 def title(event):
     """`Deployment failed: homeiq to prod on web-1` (the parts that are known); for a rollout
-    `Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts`."""
+    `Rollout stopped and the fleet was reverted: homeiq to prod on 3 hosts`; for an announcement
+    `Maintenance started: homeiq in prod`."""
+    if event.announcement:
+        scope = " in ".join(part for part in (event.project, event.environment) if part)
+        if event.host:
+            scope += (" on " if scope else "") + event.host
+        return "%s: %s" % (event.announcement["title"], scope) if scope else event.announcement["title"]
     scope = event.project or "deployment %s" % event.deployment_id
     if event.environment:
         scope += " to %s" % event.environment
@@ -377,6 +442,8 @@ def _slack_link(url, label):
 
 def slack_payload(event):
     """The runbook's Slack message: emoji and title, one attachment coloured by outcome."""
+    if event.announcement:
+        return announcement_slack_payload(event)
     fields = [
         {"title": "Deployment ID", "value": slack_escape(event.deployment_id), "short": True},
         {"title": "Status", "value": slack_escape(shown_status(event)), "short": True},
@@ -420,8 +487,53 @@ def slack_payload(event):
     }
 
 
+def announcement_slack_payload(event):
+    """An announcement in Slack: emoji and title, the message, one attachment coloured by severity."""
+    ann = event.announcement
+    fields = [{"title": "Kind", "value": slack_escape(ann["kind"]), "short": True},
+              {"title": "Severity", "value": slack_escape(ann["severity"]), "short": True}]
+    for label, value in (("Project", event.project), ("Environment", event.environment), ("Host", event.host)):
+        if value:
+            fields.append({"title": label, "value": slack_escape(value), "short": True})
+    if event.workflow_url:
+        fields.append({"title": "Workflow", "value": _slack_link(event.workflow_url, workflow_label(event)), "short": True})
+    elif event.workflow_run_id:
+        fields.append({"title": "Workflow", "value": slack_escape(workflow_label(event)), "short": True})
+    return {
+        "text": "%s *%s*" % (ANNOUNCEMENT_SLACK_EMOJI[ann["severity"]], slack_escape(title(event))),
+        "attachments": [{
+            "color": ANNOUNCEMENT_COLORS[ann["severity"]],
+            "text": slack_escape(ann["message"]),
+            "fields": fields,
+            "footer": FOOTER,
+            "ts": int(event.timestamp.timestamp()),
+        }],
+    }
+
+
+def announcement_webhook_payload(event):
+    """An announcement's JSON body: `kind` is always `announcement`; every key is always present."""
+    ann = event.announcement
+    return {
+        "kind": "announcement",
+        "announcement": ann["kind"],
+        "severity": ann["severity"],
+        "title": ann["title"],
+        "message": ann["message"],
+        "project": event.project,
+        "environment": event.environment,
+        "host": event.host,
+        "repository": event.repository,
+        "workflow_run_id": event.workflow_run_id,
+        "workflow_url": event.workflow_url,
+        "timestamp": iso(event.timestamp),
+    }
+
+
 def webhook_payload(event):
     """The generic webhook's JSON body; every key is always present (null when unknown)."""
+    if event.announcement:
+        return announcement_webhook_payload(event)
     return {
         "deployment_id": event.deployment_id,
         "status": event.status,
@@ -444,6 +556,16 @@ def webhook_payload(event):
 
 def facts(event):
     """(label, text, url) rows shared by the e-mail and the step summary."""
+    if event.announcement:
+        rows = [("Kind", event.announcement["kind"], None), ("Severity", event.announcement["severity"], None)]
+        for label, value in (("Project", event.project), ("Environment", event.environment), ("Host", event.host),
+                             ("Repository", event.repository)):
+            if value:
+                rows.append((label, value, None))
+        if event.workflow_url or event.workflow_run_id:
+            rows.append(("Workflow", workflow_label(event), event.workflow_url))
+        rows.append(("Time", iso(event.timestamp), None))
+        return rows
     rows = [("Deployment ID", event.deployment_id, None), ("Status", shown_status(event), None)]
     for label, value in (("Project", event.project), ("Environment", event.environment), ("Host", event.host),
                          ("Branch", event.branch)):
@@ -464,6 +586,8 @@ def facts(event):
 
 
 def email_subject(event):
+    if event.announcement:
+        return "[%s] %s" % (event.announcement["severity"], title(event))
     return "%s (%s)" % (title(event), event.deployment_id)
 
 
@@ -472,8 +596,12 @@ def email_body(event):
     rows = facts(event)
     width = max(len(row[0]) for row in rows) + 1
     lines = [title(event), ""]
+    if event.announcement:
+        lines += event.announcement["message"].splitlines() + [""]
     for label, text, url in rows:
         lines.append("%-*s %s%s" % (width, label + ":", text, " (%s)" % url if url and url != text else ""))
+    if event.announcement:
+        return "\n".join(lines + ["", "-- ", "Sent by %s." % FOOTER]) + "\n"
     if event.rollout and rollout_lines(event.rollout):
         lines += ["", "Hosts:"] + ["  - %s" % line for line in rollout_lines(event.rollout)]
     if event.failing_checks:
@@ -495,8 +623,12 @@ def email_message(event, sender, recipients):
     msg["Date"] = formatdate(usegmt=True)
     domain = sender.rpartition("@")[2].strip("<> ") or "localhost"
     msg["Message-ID"] = make_msgid(domain=domain)
-    msg["X-HomeIQ-Deployment-ID"] = event.deployment_id
-    msg["X-HomeIQ-Deployment-Status"] = event.status
+    if event.announcement:
+        msg["X-HomeIQ-Announcement"] = event.announcement["kind"]
+        msg["X-HomeIQ-Severity"] = event.announcement["severity"]
+    else:
+        msg["X-HomeIQ-Deployment-ID"] = event.deployment_id
+        msg["X-HomeIQ-Deployment-Status"] = event.status
     msg.set_content(email_body(event))
     return msg
 
@@ -521,10 +653,16 @@ def _md_url(url):
 
 
 def step_summary_markdown(event):
-    """A section for $GITHUB_STEP_SUMMARY: heading, facts table, failing checks, notes."""
-    lines = ["### %s %s" % (MARKDOWN_EMOJI[event.status], md_escape(title(event))), "", "| | |", "| --- | --- |"]
+    """A section for $GITHUB_STEP_SUMMARY: heading, facts table, failing checks, notes; for an
+    announcement heading, message and facts."""
+    if event.announcement:
+        emoji = ANNOUNCEMENT_MARKDOWN_EMOJI[event.announcement["severity"]]
+        lines = ["### %s %s" % (emoji, md_escape(title(event))), "", md_escape(event.announcement["message"]), "",
+                 "| | |", "| --- | --- |"]
+    else:
+        lines = ["### %s %s" % (MARKDOWN_EMOJI[event.status], md_escape(title(event))), "", "| | |", "| --- | --- |"]
     for label, text, url in facts(event):
-        if label in ("Deployment ID", "Status", "Commit", "Report"):
+        if label in ("Deployment ID", "Status", "Commit", "Report", "Kind"):
             cell = _md_code(short_commit(text) if label == "Commit" else text)
         else:
             cell = md_escape(text)
@@ -859,8 +997,9 @@ def _given(value, default):
     return default if value is None else value
 
 
-def emails_for(status, always=False):
-    return always or status in FAILURE_STATUSES
+def emails_for(status, always=False, announcement=False):
+    """Failures are e-mailed, successes only when asked; an announcement always (it is meant to be read)."""
+    return always or announcement or status in FAILURE_STATUSES
 
 
 def default_sender():
@@ -895,7 +1034,7 @@ def run(params, check_mode=False, environ=None, now=None, sleep=time.sleep):
             jobs.append((channel, partial(post_json, "webhook", setup.webhook_url, webhook_payload(event),
                                           headers=setup.webhook_headers, **http), None))
         elif channel == "email":
-            if not emails_for(event.status, params.get("email_always")):
+            if not emails_for(event.status, params.get("email_always"), announcement=bool(event.announcement)):
                 jobs.append((channel, None, Delivery(
                     channel="email", skipped=True,
                     detail="not sent: only %s deployments are e-mailed (email_always is off)"
@@ -939,6 +1078,9 @@ def run(params, check_mode=False, environ=None, now=None, sleep=time.sleep):
 
 def warnings_for(result):
     """One warning per failed channel, saying the deployment's outcome stands."""
+    if result["deployment_id"] is None:
+        return ["%s notification failed: %s (the announcement did not reach this channel)" % (n["channel"], n["error"])
+                for n in result["notifications"] if n["error"]]
     return ["%s notification failed: %s (deployment %s stays %s; the notification does not change that)"
             % (n["channel"], n["error"], result["deployment_id"], result["status"])
             for n in result["notifications"] if n["error"]]

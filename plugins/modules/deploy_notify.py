@@ -21,6 +21,11 @@ description:
     when unknown.
   - C(email) (O(email_to)) sends a plain text e-mail over SMTP, only for V(failed), V(rolled_back) and
     V(rollback_failed) unless O(email_always) is set.
+  - An event with O(event.announcement) is a manual announcement (a maintenance window, an incident), not a
+    deployment outcome. It goes to the same channels with payloads of its own, coloured by its severity (Slack
+    C(#439FE0) for V(info), C(warning), C(danger) for V(critical)); the webhook gets the keys C(kind) (always
+    V(announcement)), C(announcement), C(severity), C(title), C(message), C(project), C(environment), C(host),
+    C(repository), C(workflow_run_id), C(workflow_url) and C(timestamp); it is always e-mailed.
   - C(step_summary) appends a Markdown section to O(step_summary_path), or to the file named by
     C($GITHUB_STEP_SUMMARY) in the module's environment when that is set.
   - HTTP channels are tried again once (O(retries)) after a 5xx or 429 answer or a connection error;
@@ -53,12 +58,12 @@ options:
     required: true
     suboptions:
       deployment_id:
-        description: Id of the deployment.
+        description: Id of the deployment. Required, except for an announcement (O(event.announcement)), which has none.
         type: str
-        required: true
       status:
         description:
           - Outcome of the deployment. Required unless O(event.rollout) is given, which implies it.
+          - Not with O(event.announcement).
         type: str
         choices: [success, failed, rolled_back, rollback_failed]
       commit:
@@ -108,6 +113,31 @@ options:
           - The title counts the hosts and the channels list them by outcome (at most 20 names a line; the webhook
             gets the whole rollout in its C(rollout) key, which is null for a single deployment).
         type: dict
+      announcement:
+        description:
+          - Makes the event a manual announcement rather than a deployment outcome (the playbook C(notify.yml)).
+            Only O(event.project), O(event.environment), O(event.host) and O(event.timestamp) are used with it;
+            O(event.status) and O(event.rollout) must be empty.
+        type: dict
+        suboptions:
+          kind:
+            description:
+              - V(maintenance_start), V(maintenance_end), V(incident), V(incident_resolved) or V(notice). It gives the
+                default title (V(Maintenance started), V(Maintenance ended), V(Incident), V(Incident resolved),
+                V(Notice)) and severity (V(warning) for maintenance starting, V(critical) for an incident, V(info)
+                otherwise). Checked when the notification is built; another value is a one-line error.
+            type: str
+            required: true
+          text:
+            description: The message, what is happening and what people should expect; must not be empty.
+            type: str
+            required: true
+          title:
+            description: Headline; default by O(event.announcement.kind).
+            type: str
+          severity:
+            description: V(info), V(warning) or V(critical); default by O(event.announcement.kind).
+            type: str
   slack_webhook_url:
     description: Slack incoming webhook URL. Empty leaves Slack off. A secret; never shown.
     type: str
@@ -200,6 +230,20 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Announce the start of a maintenance window on every configured channel
+  homeiq.deploy.deploy_notify:
+    event:
+      project: homeiq
+      environment: prod
+      announcement:
+        kind: maintenance_start
+        text: The dashboard is read-only until 22:00 UTC while InfluxDB is upgraded.
+    webhook_url: https://hooks.example.com/deployments
+    email_to:
+      - users@example.com
+    fail_on_error: true
+  delegate_to: localhost
+
 - name: Tell Slack, the webhook and the CI summary that the deployment was rolled back
   homeiq.deploy.deploy_notify:
     event:
@@ -242,12 +286,12 @@ title:
   type: str
   sample: "Deployment failed and was rolled back: homeiq to prod on homeiq-1"
 status:
-  description: The event's status.
+  description: The event's status; null for an announcement.
   returned: always
   type: str
   sample: rolled_back
 deployment_id:
-  description: The event's deployment id.
+  description: The event's deployment id; null for an announcement.
   returned: always
   type: str
   sample: deploy-20251126-101500
@@ -329,7 +373,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             event=dict(type="dict", required=True, options=dict(
-                deployment_id=dict(type="str", required=True),
+                deployment_id=dict(type="str"),
                 status=dict(type="str", choices=list(STATUSES)),
                 commit=dict(type="str"),
                 branch=dict(type="str"),
@@ -342,6 +386,12 @@ def main():
                 notes=dict(type="str"),
                 timestamp=dict(type="str"),
                 rollout=dict(type="dict"),
+                announcement=dict(type="dict", options=dict(
+                    kind=dict(type="str", required=True),
+                    text=dict(type="str", required=True),
+                    title=dict(type="str"),
+                    severity=dict(type="str"),
+                )),
             )),
             slack_webhook_url=dict(type="str", no_log=True),
             webhook_url=dict(type="str", no_log=True),

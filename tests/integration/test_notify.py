@@ -520,3 +520,120 @@ def test_a_bad_event_is_reported_and_does_not_fail_the_play(playbook, tmp_path):
     msg = run.task("Notifications")["result"]["msg"]
     expected = "notification not sent: value of status must be one of: success, failed, rolled_back, rollback_failed, got: finished"
     assert len(msg) == 1 and msg[0].startswith(expected)
+
+
+# --- notify.yml: manual announcements -------------------------------------------------------
+
+
+def announce(playbook, kind, message, extra_vars=None, env=None, check=False):
+    """`ansible-playbook notify.yml -i inventories/local -e notify_announcement_kind=... -e 'notify_announcement_message="..."'`"""
+    args = ["-e", "notify_announcement_kind=%s" % kind, "-e", 'notify_announcement_message="%s"' % message]
+    return playbook(REPO / "notify.yml", extra_vars=extra_vars, env=env, check=check, args=args)
+
+
+def email_vars(smtp, **over):
+    v = {"notify_email_to": ["users@example.com"], "notify_email_from": "homeiq-deploy@example.com",
+         "notify_email_smtp_host": "127.0.0.1", "notify_email_smtp_port": smtp.port,
+         "notify_email_smtp_starttls": True, "notify_email_smtp_user": "deploy",
+         "notify_email_smtp_password": smtp.password, "notify_retry_delay": 0.2}
+    v.update(over)
+    return v
+
+
+def test_notify_yml_announces_a_maintenance_window_on_the_webhook_and_by_email(playbook, hooks, smtp):
+    """The local inventory's webhook (HOMEIQ_WEBHOOK_URL) and an e-mail through a STARTTLS relay with a
+    login; check mode first sends nothing, the real run sends once, an announcement is always e-mailed."""
+    message = "The dashboard is read-only until 22:00 UTC; ingestion goes on."
+    env = env_for(smtp, HOMEIQ_WEBHOOK_URL=hooks.url("/hooks/announce/annsecretpath"))
+    run = announce(playbook, "maintenance_start", message, extra_vars=email_vars(smtp), env=env, check=True)
+    assert run.rc == 0, run.output[-3000:]
+    assert notify_result(run)["would_send"] == ["webhook", "email"] and notify_result(run)["sent"] == []
+    assert not hooks.received("/") and not smtp.messages
+
+    run = announce(playbook, "maintenance_start", message, extra_vars=email_vars(smtp), env=env)
+    assert run.rc == 0, run.output[-3000:]
+    r = notify_result(run)
+    assert r["sent"] == ["webhook", "email"] and r["failed_channels"] == [] and r["changed"] is True
+    assert (r["title"], r["status"], r["deployment_id"]) == ("Maintenance started: homeiq-demo in local", None, None)
+    assert run.task("Notifications")["result"]["msg"] == ["webhook: sent (HTTP 200)",
+                                                          "email: sent (accepted for 1 recipient)"]
+
+    hook = hooks.received("/hooks/announce/")
+    assert len(hook) == 1 and hook[0]["headers"]["Content-Type"] == "application/json"
+    body = json.loads(hook[0]["body"])
+    stamp = body.pop("timestamp")
+    assert datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    assert body == {"kind": "announcement", "announcement": "maintenance_start", "severity": "warning",
+                    "title": "Maintenance started", "message": message, "project": "homeiq-demo",
+                    "environment": "local", "host": None, "repository": None, "workflow_run_id": None,
+                    "workflow_url": None}
+
+    assert len(smtp.messages) == 1 and smtp.logins == [(b"deploy", True)]
+    mail = smtp.messages[0]
+    assert mail["tls"] is True and mail["to"] == ["users@example.com"]
+    msg = mail["message"]
+    assert msg["Subject"] == "[warning] Maintenance started: homeiq-demo in local"
+    assert (msg["X-HomeIQ-Announcement"], msg["X-HomeIQ-Severity"]) == ("maintenance_start", "warning")
+    lines = msg.get_content().splitlines()
+    assert lines[:3] == ["Maintenance started: homeiq-demo in local", "", message]
+    assert "Kind:        maintenance_start" in lines and "Environment: local" in lines
+    for secret in ("annsecretpath", smtp.password):
+        assert secret not in run.output and secret not in json.dumps(run.results)
+
+
+def test_notify_yml_an_incident_with_its_own_title_and_severity(playbook, hooks, smtp):
+    env = env_for(smtp, HOMEIQ_WEBHOOK_URL=hooks.url("/hooks/incident"))
+    run = playbook(REPO / "notify.yml", env=env, extra_vars=email_vars(smtp), args=[
+        "-e", "notify_announcement_kind=incident", "-e", 'notify_announcement_message="Events are delayed by 10 minutes."',
+        "-e", "notify_announcement_title='Ingestion delayed' notify_announcement_severity=warning"])
+    assert run.rc == 0, run.output[-3000:]
+    body = json.loads(hooks.received("/hooks/incident")[0]["body"])
+    assert (body["announcement"], body["title"], body["severity"], body["message"]) == (
+        "incident", "Ingestion delayed", "warning", "Events are delayed by 10 minutes.")
+    assert smtp.messages[0]["message"]["Subject"] == "[warning] Ingestion delayed: homeiq-demo in local"
+
+
+@pytest.mark.parametrize("kind, message, expected", [
+    ("maintenance", "Back at 22:00.", "announcement kind 'maintenance' is not one of maintenance_start, maintenance_end, "
+                                      "incident, incident_resolved, notice"),
+    ("maintenance_end", "", "announcement text is empty: say what is happening and what people should expect"),
+])
+def test_notify_yml_bad_input_is_one_line_and_sends_nothing(playbook, hooks, kind, message, expected):
+    run = announce(playbook, kind, message, env=env_for(HOMEIQ_WEBHOOK_URL=hooks.url("/hooks/bad")))
+    assert run.rc == 2, run.output[-3000:]
+    failed = [r for r in run.results if r["status"] == "failed"]
+    assert [r["task"] for r in failed] == ["homeiq.deploy.notify : Check the announcement"]
+    assert failed[0]["result"]["msg"] == expected
+    assert "[ERROR]: Task failed: Module failed: %s\n" % expected in run.output
+    assert "Traceback" not in run.output
+    assert not hooks.received("/")
+
+
+def test_notify_yml_refuses_an_unquoted_message_with_spaces(playbook, hooks):
+    """-e key=value splits at spaces: unquoted, the message would be its first word only."""
+    run = playbook(REPO / "notify.yml", env=env_for(HOMEIQ_WEBHOOK_URL=hooks.url("/hooks/unquoted")), args=[
+        "-e", "notify_announcement_kind=maintenance_start", "-e", "notify_announcement_message=Read-only until 22:00"])
+    assert run.rc == 2, run.output[-3000:]
+    failed = [r for r in run.results if r["status"] == "failed"]
+    assert [r["task"] for r in failed] == ["homeiq.deploy.notify : Refuse a message cut at its first space"]
+    assert failed[0]["result"]["msg"] == (
+        "an -e value has words outside quotes (until 22:00), so the message would be cut at its first space: "
+        "quote it as -e 'notify_announcement_message=\"The dashboard is read-only until 22:00 UTC.\"'")
+    assert not hooks.received("/")
+
+
+def test_notify_yml_fails_when_no_channel_is_configured_or_a_channel_fails(playbook):
+    run = announce(playbook, "notice", "Release notes are out.", env=env_for())
+    assert run.rc == 2, run.output[-3000:]
+    assert run.task("Fail when no channel is configured")["result"]["msg"] == (
+        "announcement not sent: no notification channel is configured in this inventory; set notify_webhook_url, "
+        "notify_slack_webhook_url or notify_email_to (docs/notify.md)")
+
+    url = "http://127.0.0.1:%d/hooks/downsecret" % free_port()
+    run = announce(playbook, "notice", "Release notes are out.", extra_vars={"notify_retry_delay": 0.2},
+                   env=env_for(HOMEIQ_WEBHOOK_URL=url))
+    assert run.rc == 2, run.output[-3000:]
+    res = notify_record(run)
+    assert res["status"] == "failed"
+    assert res["result"]["msg"] == "notification failed: webhook: connection refused after 2 attempts"
+    assert "downsecret" not in run.output

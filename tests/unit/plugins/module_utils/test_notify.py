@@ -699,3 +699,132 @@ def test_run_channels_go_out_at_the_same_time(http_server):
 def test_run_bad_numbers(params, message):
     with pytest.raises(n.NotifyInputError, match=message):
         n.run(dict({"event": {"deployment_id": "d", "status": "failed"}}, **params), environ={})
+
+
+# --- announcements -------------------------------------------------------------------------
+
+
+def announcement(**over):
+    ann = {"kind": "maintenance_start", "text": "The dashboard is read-only until 22:00 UTC.\nIngestion goes on."}
+    ann.update(over.pop("announcement", {}))
+    raw = {"announcement": ann, "project": "homeiq", "environment": "prod", "timestamp": "2025-11-26T10:15:00Z"}
+    raw.update(over)
+    return n.build_event(raw, repository="org/homeiq", workflow_run_id="4242",
+                         workflow_url="https://github.com/org/homeiq/actions/runs/4242",
+                         commit_url="https://github.com/org/homeiq/commit/{commit}")
+
+
+@pytest.mark.parametrize("kind, headline, severity", [
+    ("maintenance_start", "Maintenance started", "warning"),
+    ("maintenance_end", "Maintenance ended", "info"),
+    ("incident", "Incident", "critical"),
+    ("incident_resolved", "Incident resolved", "info"),
+    ("notice", "Notice", "info"),
+])
+def test_an_announcement_takes_its_title_and_severity_from_its_kind(kind, headline, severity):
+    ev = announcement(announcement={"kind": kind})
+    assert ev.deployment_id is None and ev.status is None and ev.rollout is None
+    assert ev.announcement == {"kind": kind, "title": headline, "severity": severity,
+                               "message": "The dashboard is read-only until 22:00 UTC.\nIngestion goes on."}
+    assert n.title(ev) == "%s: homeiq in prod" % headline
+
+
+def test_an_announcement_title_and_severity_can_be_given_and_scope_is_optional():
+    ev = announcement(announcement={"kind": "incident", "title": "Ingestion stalled", "severity": "warning"},
+                      project=None, environment="", host="homeiq-1")
+    assert n.title(ev) == "Ingestion stalled: homeiq-1" and ev.announcement["severity"] == "warning"
+    ev = announcement(project="", environment=None)
+    assert n.title(ev) == "Maintenance started"
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"announcement": {"kind": "maintenance"}},
+     "announcement kind 'maintenance' is not one of maintenance_start, maintenance_end, incident, incident_resolved, notice"),
+    ({"announcement": {"kind": ""}}, "announcement kind '' is not one of maintenance_start"),
+    ({"announcement": {"text": "   "}}, "announcement text is empty: say what is happening"),
+    ({"announcement": {"text": None}}, "announcement text is empty"),
+    ({"announcement": {"severity": "high"}}, "announcement severity 'high' is not one of info, warning, critical"),
+    ({"status": "success"}, "event.status is set on an announcement"),
+    ({"rollout": {"status": "success"}}, "event.rollout is set on an announcement"),
+    ({"timestamp": "soon"}, "event.timestamp 'soon' is not an ISO 8601 time"),
+])
+def test_bad_announcements_are_one_line_errors(over, message):
+    with pytest.raises(n.NotifyInputError) as info:
+        announcement(**over)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_an_announcement_must_be_a_dict():
+    with pytest.raises(n.NotifyInputError, match="^event.announcement must be a dict"):
+        n.build_event({"announcement": "maintenance"})
+
+
+def test_announcement_slack_payload():
+    assert n.slack_payload(announcement()) == {
+        "text": ":construction: *Maintenance started: homeiq in prod*",
+        "attachments": [{
+            "color": "warning",
+            "text": "The dashboard is read-only until 22:00 UTC.\nIngestion goes on.",
+            "fields": [
+                {"title": "Kind", "value": "maintenance_start", "short": True},
+                {"title": "Severity", "value": "warning", "short": True},
+                {"title": "Project", "value": "homeiq", "short": True},
+                {"title": "Environment", "value": "prod", "short": True},
+                {"title": "Workflow", "value": "<https://github.com/org/homeiq/actions/runs/4242|run 4242>", "short": True},
+            ],
+            "footer": "homeiq.deploy",
+            "ts": 1764152100,
+        }],
+    }
+    critical = n.slack_payload(announcement(announcement={"kind": "incident", "text": "a <b> & c"}))
+    assert critical["text"] == ":rotating_light: *Incident: homeiq in prod*"
+    assert critical["attachments"][0]["color"] == "danger" and critical["attachments"][0]["text"] == "a &lt;b&gt; &amp; c"
+    assert n.slack_payload(announcement(announcement={"kind": "notice"}))["attachments"][0]["color"] == "#439FE0"
+
+
+def test_announcement_webhook_payload():
+    assert n.webhook_payload(announcement()) == {
+        "kind": "announcement", "announcement": "maintenance_start", "severity": "warning",
+        "title": "Maintenance started", "message": "The dashboard is read-only until 22:00 UTC.\nIngestion goes on.",
+        "project": "homeiq", "environment": "prod", "host": None, "repository": "org/homeiq",
+        "workflow_run_id": "4242", "workflow_url": "https://github.com/org/homeiq/actions/runs/4242",
+        "timestamp": "2025-11-26T10:15:00Z",
+    }
+
+
+def test_announcement_email_and_step_summary():
+    ev = announcement(announcement={"kind": "maintenance_end", "text": "Back to normal."})
+    msg = n.email_message(ev, "deploy@example.com", ["users@example.com"])
+    assert msg["Subject"] == "[info] Maintenance ended: homeiq in prod"
+    assert (msg["X-HomeIQ-Announcement"], msg["X-HomeIQ-Severity"]) == ("maintenance_end", "info")
+    assert msg["X-HomeIQ-Deployment-ID"] is None
+    assert msg.get_content().splitlines() == [
+        "Maintenance ended: homeiq in prod", "", "Back to normal.", "",
+        "Kind:        maintenance_end", "Severity:    info", "Project:     homeiq", "Environment: prod",
+        "Repository:  org/homeiq", "Workflow:    run 4242 (https://github.com/org/homeiq/actions/runs/4242)",
+        "Time:        2025-11-26T10:15:00Z", "", "-- ", "Sent by homeiq.deploy."]
+    assert n.step_summary_markdown(ev).splitlines()[:6] == [
+        "### \u2139\ufe0f Maintenance ended: homeiq in prod", "", "Back to normal.", "", "| | |", "| --- | --- |"]
+    assert "| Kind | `maintenance_end` |" in n.step_summary_markdown(ev)
+    assert n.step_summary_markdown(announcement()).startswith("### \U0001f6a7 Maintenance started: homeiq in prod\n")
+
+
+def test_run_announces_on_every_channel_and_always_emails(http_server, smtp_server, tmp_path):
+    params = {"event": {"announcement": {"kind": "incident", "text": "Ingestion is down."}, "environment": "prod"},
+              "webhook_url": url_of(http_server, "/hook/abc"), "email_to": ["ops@example.com"],
+              "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port, "email_from": "d@example.com",
+              "step_summary_path": str(tmp_path / "s.md")}
+    res = n.run(params, environ={})
+    assert res["sent"] == ["webhook", "email", "step_summary"] and res["failed_channels"] == []
+    assert (res["title"], res["status"], res["deployment_id"]) == ("Incident: prod", None, None)
+    assert json.loads(http_server.requests[0][2])["announcement"] == "incident"
+    assert len(smtp_server.messages) == 1 and b"Ingestion is down." in smtp_server.messages[0][2]
+
+
+def test_a_failed_announcement_channel_warns_without_a_deployment():
+    params = {"event": {"announcement": {"kind": "notice", "text": "x"}}, "retries": 0,
+              "webhook_url": "http://127.0.0.1:%d/hook/secretsecret" % closed_port()}
+    res = n.run(params, environ={})
+    assert n.warnings_for(res) == ["webhook notification failed: connection refused "
+                                   "(the announcement did not reach this channel)"]
+    assert n.failure_message(res) == "notification failed: webhook: connection refused"
